@@ -228,7 +228,13 @@ pub fn standardize_name(raw: &str) -> Name {
             s = simplified;
         }
     }
-    if s.is_empty() {
+    // Removing characters can leave neighbours that NFKC composes (Hangul jamo around a dropped
+    // symbol); normalise again so that the matching form is a fixed point.
+    if let std::borrow::Cow::Owned(n) = text::nfkc(&s) {
+        s = n;
+    }
+    // A placeholder can also appear only now (`🈚` → `無` → `无`).
+    if s.is_empty() || text::is_null_placeholder(&s) {
         issues.push(NameIssue::NotAName);
         let mut name = Name::empty(raw, NameIssue::NotAName);
         name.issues = issues;
@@ -364,8 +370,8 @@ fn letters_spell(latin: &Name, han: &Name) -> bool {
         for j in (0..=n).filter(|j| reachable[*j]) {
             if c == '?' {
                 // A wildcard stands for one syllable: 1 to 6 letters.
-                for k in j + 1..=(j + 6).min(n) {
-                    next[k] = true;
+                for slot in next.iter_mut().take((j + 6).min(n) + 1).skip(j + 1) {
+                    *slot = true;
                 }
             }
             for r in readings {
@@ -492,6 +498,12 @@ struct Seen {
 /// Either way [`Name::without_dot`] is the same, so a wrong guess costs little.
 fn blanks_are_dots(s: &str, boundaries: &[usize]) -> bool {
     if s.chars().any(|c| !(text::is_han(c) || c == '?')) {
+        return false;
+    }
+    // `诸葛 孔明明`: a compound surname typed apart from the given name.
+    if let (Some(first), Some((surname, _))) = (boundaries.first(), compound_surname(s))
+        && surname.len() == *first
+    {
         return false;
     }
     let mut from = 0;
@@ -975,6 +987,7 @@ mod tests {
             ),
             ("·阿依古丽··买买提·", "阿依古丽·买买提", None),
             ("欧阳 明华", "欧阳明华", Some(NameIssue::Whitespace)),
+            ("诸葛 孔明明", "诸葛孔明明", Some(NameIssue::Whitespace)),
             ("王?明", "王?明", Some(NameIssue::UnknownCharacter)),
             ("王？明", "王?明", Some(NameIssue::UnknownCharacter)),
             ("王□明", "王?明", Some(NameIssue::UnknownCharacter)),

@@ -151,16 +151,9 @@ pub fn parse_phone(raw: &str, default_area_code: Option<&str>) -> Phone {
         }
         let single = parse_single(piece, default_area_code);
         if single.normalized.is_none() && text::has_blanks(piece) {
-            let parts: Vec<&str> = piece
-                .split(text::is_blank)
-                .filter(|p| p.bytes().any(|b| b.is_ascii_digit()))
-                .collect();
-            let parsed: Vec<Single> = parts
-                .iter()
-                .map(|p| parse_single(p, default_area_code))
-                .collect();
-            if parsed.iter().any(|p| p.normalized.is_some()) {
-                candidates.extend(parts.into_iter().zip(parsed));
+            let grouped = group_by_blanks(piece, default_area_code);
+            if grouped.iter().any(|(_, p)| p.normalized.is_some()) {
+                candidates.extend(grouped);
                 continue;
             }
         }
@@ -192,6 +185,44 @@ pub fn parse_phone(raw: &str, default_area_code: Option<&str>) -> Phone {
             out.others
                 .push(single.normalized.unwrap_or_else(|| piece.to_owned()));
         }
+    }
+    out
+}
+
+/// Splits a piece that is not one number at blanks into numbers: the shortest run of
+/// blank-separated parts that makes a valid number is one number (`138 1234 5678 139…` →
+/// `138 1234 5678`, `139…`). Parts that never complete a number are kept as one piece.
+fn group_by_blanks<'a>(piece: &'a str, default_area_code: Option<&str>) -> Vec<(&'a str, Single)> {
+    // Byte ranges of the blank-separated parts.
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in piece.char_indices() {
+        if text::is_blank(c) {
+            if let Some(st) = start.take() {
+                parts.push((st, i));
+            }
+        } else {
+            start.get_or_insert(i);
+        }
+    }
+    if let Some(st) = start {
+        parts.push((st, piece.len()));
+    }
+    let mut out = Vec::new();
+    let mut from = 0;
+    let mut to = 0;
+    while to < parts.len() {
+        let run = &piece[parts[from].0..parts[to].1];
+        let single = parse_single(run, default_area_code);
+        if single.normalized.is_some() {
+            out.push((run, single));
+            from = to + 1;
+        }
+        to += 1;
+    }
+    if from < parts.len() {
+        let run = &piece[parts[from].0..];
+        out.push((run, parse_single(run, default_area_code)));
     }
     out
 }
@@ -361,9 +392,9 @@ fn classify(
             issues: vec![PhoneIssue::LeadingZero],
         });
     }
-    if digits.starts_with('0') {
+    if let Some(after_zero) = digits.strip_prefix('0') {
         // 010 and 02x are the only three-digit area codes; all others have four digits.
-        let area_len = written_area.unwrap_or(if digits[1..].starts_with(['1', '2']) {
+        let area_len = written_area.unwrap_or(if after_zero.starts_with(['1', '2']) {
             3
         } else {
             4
@@ -514,8 +545,8 @@ mod tests {
             assert_eq!(p.area_code.as_deref(), Some("0722"), "{raw:?}");
         }
         for (raw, want) in [
-            ("010-12345678", "010-12345678"),
-            ("01012345678", "010-12345678"),
+            ("010-62345678", "010-62345678"),
+            ("01062345678", "010-62345678"),
             ("027-87654321", "027-87654321"),
             ("02787654321", "027-87654321"),
         ] {
@@ -572,6 +603,13 @@ mod tests {
             assert_eq!(p.others, vec!["0722-3212345".to_owned()], "{raw:?}");
             assert!(p.issues.contains(&PhoneIssue::MultipleNumbers), "{raw:?}");
         }
+        // Blank-separated groups are joined until they make a number.
+        let p = parse_phone("138 1234 5678 139 8765 4321", None);
+        assert_eq!(p.normalized.as_deref(), Some("13812345678"));
+        assert_eq!(p.others, vec!["13987654321".to_owned()]);
+        let p = parse_phone("0722 321 2345 13812345678", None);
+        assert_eq!(p.normalized.as_deref(), Some("0722-3212345"));
+        assert_eq!(p.others, vec!["13812345678".to_owned()]);
         // The first *valid* number is used; the invalid one is kept as written.
         let p = parse_phone("12345/13812345678", None);
         assert_eq!(p.normalized.as_deref(), Some("13812345678"));
@@ -612,7 +650,7 @@ mod tests {
     fn masking() {
         assert_eq!(mask_phone("13812345678"), "138****5678");
         assert_eq!(mask_phone("0722-3212345"), "0722-***2345");
-        assert_eq!(mask_phone("010-12345678"), "010-****5678");
+        assert_eq!(mask_phone("010-62345678"), "010-****5678");
         assert_eq!(mask_phone("+86 138 1234 5678"), "138****5678");
         assert_eq!(mask_phone("3212345"), "***2345");
         assert_eq!(mask_phone("1234"), "****");

@@ -81,7 +81,7 @@ pub fn nfkc(s: &str) -> Cow<'_, str> {
 /// case-insensitively after trimming blanks and NFKC.
 const NULL_PLACEHOLDERS: &[&str] = &[
     "null", "none", "nil", "nan", "n/a", "na", "#n/a", "\\n", "(null)", "<null>", "无", "暂无",
-    "不详", "未知", "不明", "空", "未填", "0",
+    "不详", "未知", "不明", "空", "未填", "0", "無", "暫無", "不詳",
 ];
 
 /// True if the text is empty, blank, or a null placeholder: `NULL`, `null`, `None`, `N/A`, `\N`
