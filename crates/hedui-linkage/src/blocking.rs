@@ -1,0 +1,477 @@
+//! Blocking: which pairs are compared at all.
+//!
+//! Each [`BlockingRule`] proposes pairs that agree on a key. The candidate set is the union of
+//! the rules without duplicates: a pair proposed by rule *k* is kept only if no earlier rule
+//! covers it (Splink's approach), so no global set of seen pairs is needed. Blocks whose pair
+//! count exceeds a cap are skipped and reported, never silently.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::record::{IdQuality, NO_DATE, Records};
+
+/// A blocking rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockingRule {
+    /// Same normalised ID number.
+    IdNumber,
+    /// One number fails its check character and is one edit (a substituted digit or two
+    /// adjacent digits swapped) away from the other.
+    IdOneEdit,
+    /// Same toneless pinyin of the name and same birth date.
+    PinyinBirthDate,
+    /// Same surname pinyin, birth date and township.
+    SurnameBirthDateTownship,
+    /// Same standardised name and township (for records without ID and birth date).
+    NameTownship,
+}
+
+impl BlockingRule {
+    /// The default rules, in order.
+    pub const DEFAULT: [BlockingRule; 5] = [
+        BlockingRule::IdNumber,
+        BlockingRule::IdOneEdit,
+        BlockingRule::PinyinBirthDate,
+        BlockingRule::SurnameBirthDateTownship,
+        BlockingRule::NameTownship,
+    ];
+
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockingRule::IdNumber => "id_number",
+            BlockingRule::IdOneEdit => "id_one_edit",
+            BlockingRule::PinyinBirthDate => "pinyin+birth_date",
+            BlockingRule::SurnameBirthDateTownship => "surname_pinyin+birth_date+township",
+            BlockingRule::NameTownship => "name+township",
+        }
+    }
+
+    /// The key of a record under a key-equality rule (`None` when a field is missing).
+    fn key(self, r: &Records, i: usize) -> Option<u64> {
+        let mix = |parts: &[u64]| {
+            let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
+            for p in parts {
+                h = (h ^ p).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                h ^= h >> 31;
+            }
+            h
+        };
+        match self {
+            BlockingRule::IdNumber => {
+                (r.id_quality[i] != IdQuality::Missing).then(|| mix(&id_words(&r.id18[i])))
+            }
+            BlockingRule::IdOneEdit => None,
+            BlockingRule::PinyinBirthDate => (r.pinyin[i] != 0 && r.dob[i] != NO_DATE)
+                .then(|| mix(&[1, u64::from(r.pinyin[i]), r.dob[i] as u64])),
+            BlockingRule::SurnameBirthDateTownship => {
+                (r.surname_pinyin[i] != 0 && r.dob[i] != NO_DATE && r.township[i] != 0).then(|| {
+                    mix(&[
+                        2,
+                        u64::from(r.surname_pinyin[i]),
+                        r.dob[i] as u64,
+                        u64::from(r.township[i]),
+                    ])
+                })
+            }
+            BlockingRule::NameTownship => (r.name[i] != 0 && r.township[i] != 0)
+                .then(|| mix(&[3, u64::from(r.name[i]), u64::from(r.township[i])])),
+        }
+    }
+
+    /// Whether this rule proposes the pair (used to drop pairs an earlier rule already gave).
+    pub fn covers(self, left: &Records, l: usize, right: &Records, r: usize) -> bool {
+        match self {
+            BlockingRule::IdOneEdit => one_edit(left, l, right, r),
+            _ => match (self.key(left, l), self.key(right, r)) {
+                (Some(a), Some(b)) => a == b && self.fields_equal(left, l, right, r),
+                _ => false,
+            },
+        }
+    }
+
+    /// Exact field equality behind the key (guards against hash collisions).
+    fn fields_equal(self, left: &Records, l: usize, right: &Records, r: usize) -> bool {
+        match self {
+            BlockingRule::IdNumber => left.id18[l] == right.id18[r],
+            BlockingRule::IdOneEdit => one_edit(left, l, right, r),
+            BlockingRule::PinyinBirthDate => {
+                left.pinyin[l] == right.pinyin[r] && left.dob[l] == right.dob[r]
+            }
+            BlockingRule::SurnameBirthDateTownship => {
+                left.surname_pinyin[l] == right.surname_pinyin[r]
+                    && left.dob[l] == right.dob[r]
+                    && left.township[l] == right.township[r]
+            }
+            BlockingRule::NameTownship => {
+                left.name[l] == right.name[r] && left.township[l] == right.township[r]
+            }
+        }
+    }
+}
+
+fn id_words(id: &[u8; 18]) -> [u64; 3] {
+    let mut w = [0u64; 3];
+    for (k, chunk) in id.chunks(6).enumerate() {
+        for b in chunk {
+            w[k] = (w[k] << 8) | u64::from(*b);
+        }
+    }
+    w
+}
+
+/// True if exactly one of the two numbers is invalid-or-both-invalid and they are one edit apart.
+fn one_edit(left: &Records, l: usize, right: &Records, r: usize) -> bool {
+    let (qa, qb) = (left.id_quality[l], right.id_quality[r]);
+    if qa == IdQuality::Missing || qb == IdQuality::Missing {
+        return false;
+    }
+    if qa == IdQuality::Valid && qb == IdQuality::Valid {
+        return false;
+    }
+    let (a, b) = (&left.id18[l], &right.id18[r]);
+    let diffs: Vec<usize> = (0..18).filter(|&i| a[i] != b[i]).collect();
+    match diffs.as_slice() {
+        [_] => true,
+        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+        _ => false,
+    }
+}
+
+/// All one-edit neighbours of an ID number: every single-character substitution (digits, and
+/// `X` in the last place) and every adjacent transposition.
+fn neighbours(id: &[u8; 18]) -> Vec<[u8; 18]> {
+    let mut out = Vec::with_capacity(18 * 10 + 17);
+    for i in 0..18 {
+        let alphabet: &[u8] = if i == 17 {
+            b"0123456789X"
+        } else {
+            b"0123456789"
+        };
+        for &c in alphabet {
+            if c != id[i] {
+                let mut n = *id;
+                n[i] = c;
+                out.push(n);
+            }
+        }
+    }
+    for i in 0..17 {
+        if id[i] != id[i + 1] {
+            let mut n = *id;
+            n.swap(i, i + 1);
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// A candidate pair: left index, right index, and the index of the rule that proposed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Candidate {
+    /// Left record.
+    pub l: u32,
+    /// Right record.
+    pub r: u32,
+    /// Rule index.
+    pub rule: u8,
+}
+
+/// Pair counts of one rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleReport {
+    /// Rule name.
+    pub rule: String,
+    /// Pairs the rule proposes on its own.
+    pub proposed: u64,
+    /// Pairs it adds to the earlier rules' (the candidates it contributes).
+    pub added: u64,
+    /// Largest blocks: (pairs, left records, right records).
+    pub largest_blocks: Vec<(u64, u32, u32)>,
+    /// Blocks skipped for exceeding the cap, and the pairs they held.
+    pub skipped_blocks: u64,
+    /// Pairs in skipped blocks.
+    pub skipped_pairs: u64,
+}
+
+/// What blocking will cost (or cost): per-rule pair counts and the largest blocks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BlockingReport {
+    /// Left records.
+    pub left_records: u64,
+    /// Right records.
+    pub right_records: u64,
+    /// All pairs (left × right, or n(n−1)/2 when deduplicating).
+    pub comparisons_without_blocking: u64,
+    /// Per rule.
+    pub rules: Vec<RuleReport>,
+    /// Distinct candidate pairs.
+    pub candidates: u64,
+}
+
+/// Blocking settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocking {
+    /// Rules in order.
+    pub rules: Vec<BlockingRule>,
+    /// A block proposing more pairs than this is skipped (and reported).
+    pub max_block_pairs: u64,
+}
+
+impl Default for Blocking {
+    fn default() -> Self {
+        Blocking {
+            rules: BlockingRule::DEFAULT.to_vec(),
+            max_block_pairs: 250_000,
+        }
+    }
+}
+
+/// Key → record indices, for one side and one rule.
+fn key_index(recs: &Records, rule: BlockingRule) -> HashMap<u64, Vec<u32>> {
+    let keys: Vec<(u64, u32)> = (0..recs.len())
+        .into_par_iter()
+        .filter_map(|i| rule.key(recs, i).map(|k| (k, i as u32)))
+        .collect();
+    let mut map: HashMap<u64, Vec<u32>> = HashMap::with_capacity(keys.len());
+    for (k, i) in keys {
+        map.entry(k).or_default().push(i);
+    }
+    map
+}
+
+impl Blocking {
+    /// Candidate pairs between `left` and `right` (or within `left` when `dedupe`, each
+    /// unordered pair once with `l < r`), sorted, with the report. Deterministic whatever the
+    /// thread count.
+    pub fn candidates(
+        &self,
+        left: &Records,
+        right: &Records,
+        dedupe: bool,
+    ) -> (Vec<Candidate>, BlockingReport) {
+        let mut report = BlockingReport {
+            left_records: left.len() as u64,
+            right_records: right.len() as u64,
+            comparisons_without_blocking: if dedupe {
+                (left.len() as u64) * (left.len() as u64).saturating_sub(1) / 2
+            } else {
+                left.len() as u64 * right.len() as u64
+            },
+            ..Default::default()
+        };
+        let mut all = Vec::new();
+        for (k, &rule) in self.rules.iter().enumerate() {
+            let (pairs, mut rr) = self.rule_pairs(rule, left, right, dedupe);
+            rr.proposed = pairs.len() as u64;
+            let earlier = &self.rules[..k];
+            let kept: Vec<Candidate> = pairs
+                .into_par_iter()
+                .filter(|&(l, r)| {
+                    !earlier
+                        .iter()
+                        .any(|e| e.covers(left, l as usize, right, r as usize))
+                })
+                .map(|(l, r)| Candidate {
+                    l,
+                    r,
+                    rule: k as u8,
+                })
+                .collect();
+            rr.added = kept.len() as u64;
+            report.rules.push(rr);
+            all.extend(kept);
+        }
+        all.par_sort_unstable();
+        report.candidates = all.len() as u64;
+        (all, report)
+    }
+
+    /// All pairs one rule proposes (without dropping earlier rules' pairs), sorted and unique.
+    pub fn rule_pairs(
+        &self,
+        rule: BlockingRule,
+        left: &Records,
+        right: &Records,
+        dedupe: bool,
+    ) -> (Vec<(u32, u32)>, RuleReport) {
+        let mut rr = RuleReport {
+            rule: rule.name().to_owned(),
+            ..Default::default()
+        };
+        let mut pairs: Vec<(u32, u32)> = if rule == BlockingRule::IdOneEdit {
+            one_edit_pairs(left, right, dedupe)
+        } else {
+            let ri = key_index(right, rule);
+            let li_owned;
+            let li = if dedupe {
+                &ri
+            } else {
+                li_owned = key_index(left, rule);
+                &li_owned
+            };
+            let mut blocks: Vec<(&u64, &Vec<u32>)> = li.iter().collect();
+            blocks.sort_unstable_by_key(|(k, _)| **k);
+            let mut sizes: Vec<(u64, u32, u32)> = Vec::new();
+            let mut out = Vec::new();
+            for (key, ls) in blocks {
+                let Some(rs) = ri.get(key) else { continue };
+                let n = if dedupe {
+                    (ls.len() as u64) * (ls.len() as u64 - 1) / 2
+                } else {
+                    ls.len() as u64 * rs.len() as u64
+                };
+                if n == 0 {
+                    continue;
+                }
+                sizes.push((n, ls.len() as u32, rs.len() as u32));
+                if n > self.max_block_pairs {
+                    rr.skipped_blocks += 1;
+                    rr.skipped_pairs += n;
+                    continue;
+                }
+                for (a, &l) in ls.iter().enumerate() {
+                    if dedupe {
+                        for &r in &ls[a + 1..] {
+                            out.push((l.min(r), l.max(r)));
+                        }
+                    } else {
+                        for &r in rs {
+                            out.push((l, r));
+                        }
+                    }
+                }
+            }
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            sizes.truncate(5);
+            rr.largest_blocks = sizes;
+            out.retain(|&(l, r)| rule.fields_equal(left, l as usize, right, r as usize));
+            out
+        };
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        (pairs, rr)
+    }
+}
+
+/// Pairs where one side's invalid number is one edit from the other side's number: every
+/// neighbour of an invalid number is looked up in the other side's exact index.
+fn one_edit_pairs(left: &Records, right: &Records, dedupe: bool) -> Vec<(u32, u32)> {
+    let index = |recs: &Records| -> HashMap<[u8; 18], Vec<u32>> {
+        let mut m: HashMap<[u8; 18], Vec<u32>> = HashMap::new();
+        for i in 0..recs.len() {
+            if recs.id_quality[i] != IdQuality::Missing {
+                m.entry(recs.id18[i]).or_default().push(i as u32);
+            }
+        }
+        m
+    };
+    let probe =
+        |from: &Records, into: &HashMap<[u8; 18], Vec<u32>>, flip: bool| -> Vec<(u32, u32)> {
+            (0..from.len())
+                .into_par_iter()
+                .filter(|&i| from.id_quality[i] == IdQuality::Invalid)
+                .flat_map_iter(|i| {
+                    let mut found = Vec::new();
+                    for n in neighbours(&from.id18[i]) {
+                        if let Some(js) = into.get(&n) {
+                            for &j in js {
+                                found.push(if flip { (j, i as u32) } else { (i as u32, j) });
+                            }
+                        }
+                    }
+                    found
+                })
+                .collect()
+        };
+    if dedupe {
+        let idx = index(left);
+        probe(left, &idx, false)
+            .into_iter()
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (a.min(b), a.max(b)))
+            .collect()
+    } else {
+        let ri = index(right);
+        let li = index(left);
+        let mut v = probe(left, &ri, false);
+        v.extend(probe(right, &li, true));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{InputRecord, Interner, prepare};
+
+    fn rec(id: &str, name: &str, dob: &str) -> InputRecord {
+        InputRecord {
+            record_id: id.to_owned() + name,
+            name: Some(name.into()),
+            id_number: Some(id.into()),
+            birth_date: Some(dob.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn union_without_duplicates_and_typo_neighbours() {
+        let mut s = Interner::new();
+        let left = prepare(
+            &[
+                rec("421303198001010018", "张三", "1980-01-01"),
+                rec("421303198001020018", "李四", "1980-01-02"), // typo of the right's 0102?
+                rec("", "王五", "1975-05-05"),
+            ],
+            &mut s,
+            None,
+        );
+        let right = prepare(
+            &[
+                rec("421303198001010018", "张三", "1980-01-01"),
+                rec("421303198001030019", "李四", "1980-01-02"),
+                rec("421321197505050022", "王五", "1975-05-05"),
+            ],
+            &mut s,
+            None,
+        );
+        let (c, report) = Blocking::default().candidates(&left, &right, false);
+        let pairs: Vec<(u32, u32, u8)> = c.iter().map(|c| (c.l, c.r, c.rule)).collect();
+        // (0,0) by the ID, (2,2) by pinyin + birth date; (0,0) is not repeated by rule 2.
+        assert!(pairs.contains(&(0, 0, 0)));
+        assert!(pairs.contains(&(2, 2, 2)));
+        assert_eq!(pairs.iter().filter(|p| p.0 == 0 && p.1 == 0).count(), 1);
+        assert_eq!(report.candidates, c.len() as u64);
+        assert_eq!(report.rules.len(), 5);
+    }
+
+    #[test]
+    fn neighbours_cover_substitutions_and_transpositions() {
+        let id = *b"421303198001010018";
+        let n = neighbours(&id);
+        assert!(n.contains(b"421303198001010019"));
+        assert!(n.contains(b"421303189001010018"));
+        assert!(!n.contains(&id));
+    }
+
+    #[test]
+    fn dedupe_gives_each_unordered_pair_once_and_no_self_pairs() {
+        let mut s = Interner::new();
+        let recs = prepare(
+            &[
+                rec("421303198001010018", "张三", "1980-01-01"),
+                rec("421303198001010018", "张三", "1980-01-01"),
+                rec("421303198001010018", "張三", "1980-01-01"),
+            ],
+            &mut s,
+            None,
+        );
+        let (c, _) = Blocking::default().candidates(&recs, &recs, true);
+        let pairs: Vec<(u32, u32)> = c.iter().map(|c| (c.l, c.r)).collect();
+        assert_eq!(pairs, vec![(0, 1), (0, 2), (1, 2)]);
+    }
+}

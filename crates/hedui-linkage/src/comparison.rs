@@ -1,0 +1,412 @@
+//! Comparisons: for each identity field, an ordered list of [`ComparisonLevel`]s from the
+//! strongest agreement to "else", plus a null level when either side is missing. A pair's
+//! comparison vector holds one `gamma` per comparison, in Splink's convention: `-1` null,
+//! `0` the last ("else") level, the highest number the first (strongest) level.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{IdQuality, Interner, NO_DATE, Records, ymd};
+
+/// The fields the engine compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComparisonKind {
+    /// 公民身份号码.
+    IdNumber,
+    /// Name (and former name).
+    Name,
+    /// Birth date.
+    BirthDate,
+    /// Gender.
+    Gender,
+    /// Address.
+    Address,
+    /// Phone.
+    Phone,
+}
+
+impl ComparisonKind {
+    /// All comparisons in output order.
+    pub const ALL: [ComparisonKind; 6] = [
+        ComparisonKind::IdNumber,
+        ComparisonKind::Name,
+        ComparisonKind::BirthDate,
+        ComparisonKind::Gender,
+        ComparisonKind::Address,
+        ComparisonKind::Phone,
+    ];
+
+    /// Output column suffix (`gamma_<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ComparisonKind::IdNumber => "id_number",
+            ComparisonKind::Name => "name",
+            ComparisonKind::BirthDate => "birth_date",
+            ComparisonKind::Gender => "gender",
+            ComparisonKind::Address => "address",
+            ComparisonKind::Phone => "phone",
+        }
+    }
+
+    /// The levels, strongest first, "else" last (the null level is implicit).
+    pub fn levels(self) -> &'static [&'static str] {
+        match self {
+            ComparisonKind::IdNumber => &[
+                "exact",
+                "exact_after_15_to_18",
+                "same_except_check_digit",
+                "adjacent_transposition",
+                "one_substitution",
+                "else",
+            ],
+            ComparisonKind::Name => &[
+                "exact",
+                "exact_after_folding",
+                "same_pinyin",
+                "one_character_different",
+                "jaro_winkler_high",
+                "jaro_winkler_mid",
+                "else",
+            ],
+            ComparisonKind::BirthDate => &[
+                "exact",
+                "day_month_swapped",
+                "one_component_off",
+                "within_one_day",
+                "else",
+            ],
+            ComparisonKind::Gender => &["exact", "else"],
+            ComparisonKind::Address => &["same_village", "same_township", "similar_text", "else"],
+            ComparisonKind::Phone => &["exact", "else"],
+        }
+    }
+
+    /// Levels whose weight is adjusted by how common the agreeing value is.
+    pub fn tf_levels(self) -> &'static [usize] {
+        match self {
+            ComparisonKind::Name => &[0, 1, 2],
+            _ => &[],
+        }
+    }
+
+    /// gamma of a level index (0 = strongest).
+    pub fn gamma_of(self, level: usize) -> i8 {
+        (self.levels().len() - 1 - level) as i8
+    }
+
+    /// Level index of a gamma (`None` for the null level).
+    pub fn level_of(self, gamma: i8) -> Option<usize> {
+        (gamma >= 0).then(|| self.levels().len() - 1 - gamma as usize)
+    }
+}
+
+/// A comparison vector: one gamma per [`ComparisonKind::ALL`] entry.
+pub type Gammas = [i8; 6];
+
+/// Compares record `l` of `left` with record `r` of `right`.
+pub fn compare(left: &Records, l: usize, right: &Records, r: usize, strings: &Interner) -> Gammas {
+    [
+        ComparisonKind::IdNumber.gamma_or_null(id_level(left, l, right, r)),
+        ComparisonKind::Name.gamma_or_null(name_level(left, l, right, r, strings)),
+        ComparisonKind::BirthDate.gamma_or_null(dob_level(left.dob[l], right.dob[r])),
+        ComparisonKind::Gender.gamma_or_null(eq_level(left.gender[l], right.gender[r], 0)),
+        ComparisonKind::Address.gamma_or_null(address_level(left, l, right, r, strings)),
+        ComparisonKind::Phone.gamma_or_null(eq_level(left.phone[l], right.phone[r], 0)),
+    ]
+}
+
+impl ComparisonKind {
+    fn gamma_or_null(self, level: Option<usize>) -> i8 {
+        level.map_or(-1, |lv| self.gamma_of(lv))
+    }
+}
+
+fn eq_level<T: PartialEq>(a: T, b: T, null: T) -> Option<usize> {
+    if a == null || b == null {
+        None
+    } else if a == b {
+        Some(0)
+    } else {
+        Some(1)
+    }
+}
+
+/// ID-number levels. Typo levels apply only when at least one number fails its check
+/// character: two *valid* numbers that differ are two people (twins' numbers differ in the
+/// sequence digits and are both valid), however close they are.
+pub fn id_level(left: &Records, l: usize, right: &Records, r: usize) -> Option<usize> {
+    let (qa, qb) = (left.id_quality[l], right.id_quality[r]);
+    if qa == IdQuality::Missing || qb == IdQuality::Missing {
+        return None;
+    }
+    let (a, b) = (&left.id18[l], &right.id18[r]);
+    if a == b {
+        return Some(if left.id_was15[l] == right.id_was15[r] {
+            0
+        } else {
+            1
+        });
+    }
+    if qa == IdQuality::Valid && qb == IdQuality::Valid {
+        return Some(5);
+    }
+    if a[..17] == b[..17] {
+        return Some(2);
+    }
+    let diffs: Vec<usize> = (0..17).filter(|&i| a[i] != b[i]).collect();
+    match diffs.as_slice() {
+        [i, j] if *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i] => Some(3),
+        [_] => Some(4),
+        _ => Some(5),
+    }
+}
+
+/// Characters of a string, for character-level comparisons.
+fn chars(s: &str) -> Vec<char> {
+    s.chars().collect()
+}
+
+/// One position differs (a wildcard `?` matches anything), same length.
+fn one_char_apart(a: &str, b: &str) -> bool {
+    let (a, b) = (chars(a), chars(b));
+    if a.len() != b.len() || a.len() < 2 {
+        return false;
+    }
+    let differing = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y && **x != '?' && **y != '?')
+        .count();
+    differing <= 1
+}
+
+fn name_pair_level(
+    a_raw: u32,
+    a: u32,
+    a_py: u32,
+    b_raw: u32,
+    b: u32,
+    b_py: u32,
+    s: &Interner,
+) -> usize {
+    if a_raw == b_raw && !s.get(a_raw).contains('?') {
+        return 0;
+    }
+    if a == b && !s.get(a).contains('?') {
+        return 1;
+    }
+    if a_py == b_py && a_py != 0 && !s.get(a_py).contains('?') {
+        return 2;
+    }
+    let (sa, sb) = (s.get(a), s.get(b));
+    if one_char_apart(sa, sb) {
+        return 3;
+    }
+    let jw = strsim::jaro_winkler(sa, sb);
+    let jw_py = if a_py != 0 && b_py != 0 {
+        strsim::jaro_winkler(s.get(a_py), s.get(b_py))
+    } else {
+        0.0
+    };
+    if jw >= 0.92 || jw_py >= 0.95 {
+        4
+    } else if jw >= 0.8 || jw_py >= 0.88 {
+        5
+    } else {
+        6
+    }
+}
+
+/// Name levels, also trying the former names (曾用名) and keeping the best.
+pub fn name_level(
+    left: &Records,
+    l: usize,
+    right: &Records,
+    r: usize,
+    s: &Interner,
+) -> Option<usize> {
+    let (a, b) = (left.name[l], right.name[r]);
+    if a == 0 || b == 0 {
+        return None;
+    }
+    let mut best = name_pair_level(
+        left.name_raw[l],
+        a,
+        left.pinyin[l],
+        right.name_raw[r],
+        b,
+        right.pinyin[r],
+        s,
+    );
+    if best > 1 {
+        // A former name agreeing exactly is as good as the folded level.
+        let fa = left.former_name[l];
+        let fb = right.former_name[r];
+        if (fa != 0 && (fa == b || fa == fb)) || (fb != 0 && fb == a) {
+            best = 1;
+        }
+    }
+    Some(best)
+}
+
+/// Birth-date levels.
+pub fn dob_level(a: i32, b: i32) -> Option<usize> {
+    if a == NO_DATE || b == NO_DATE {
+        return None;
+    }
+    if a == b {
+        return Some(0);
+    }
+    let (ya, ma, da) = ymd(a);
+    let (yb, mb, db) = ymd(b);
+    if ya == yb && ma == db && da == mb {
+        return Some(1);
+    }
+    let differing = u8::from(ya != yb) + u8::from(ma != mb) + u8::from(da != db);
+    if differing == 1 {
+        return Some(2);
+    }
+    if (a - b).abs() == 1 {
+        return Some(3);
+    }
+    Some(4)
+}
+
+fn bigram_jaccard(a: &str, b: &str) -> f64 {
+    let grams = |s: &str| {
+        let c = chars(s);
+        let mut g: Vec<(char, char)> = c.windows(2).map(|w| (w[0], w[1])).collect();
+        g.sort_unstable();
+        g.dedup();
+        g
+    };
+    let (ga, gb) = (grams(a), grams(b));
+    if ga.is_empty() || gb.is_empty() {
+        return 0.0;
+    }
+    let inter = ga.iter().filter(|x| gb.binary_search(x).is_ok()).count();
+    inter as f64 / (ga.len() + gb.len() - inter) as f64
+}
+
+/// Address levels.
+pub fn address_level(
+    left: &Records,
+    l: usize,
+    right: &Records,
+    r: usize,
+    s: &Interner,
+) -> Option<usize> {
+    let (ta, tb) = (left.township[l], right.township[r]);
+    let (aa, ab) = (left.address[l], right.address[r]);
+    if (ta == 0 || tb == 0) && (aa == 0 || ab == 0) {
+        return None;
+    }
+    if ta != 0 && ta == tb {
+        let (va, vb) = (left.village[l], right.village[r]);
+        return Some(if va != 0 && va == vb { 0 } else { 1 });
+    }
+    if aa != 0 && ab != 0 && bigram_jaccard(s.get(aa), s.get(ab)) >= 0.5 {
+        return Some(2);
+    }
+    Some(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{InputRecord, prepare};
+    use proptest::prelude::*;
+
+    fn rec(name: &str, id: &str, dob: Option<&str>) -> InputRecord {
+        InputRecord {
+            record_id: format!("{name}{id}"),
+            name: Some(name.into()),
+            id_number: (!id.is_empty()).then(|| id.into()),
+            birth_date: dob.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    fn gammas(a: InputRecord, b: InputRecord) -> Gammas {
+        let mut s = Interner::new();
+        let l = prepare(&[a], &mut s, None);
+        let r = prepare(&[b], &mut s, None);
+        compare(&l, 0, &r, 0, &s)
+    }
+
+    #[test]
+    fn id_levels() {
+        let g = |a: &str, b: &str| gammas(rec("张三", a, None), rec("张三", b, None))[0];
+        let id = ComparisonKind::IdNumber;
+        assert_eq!(
+            g("421303198001010018", "421303198001010018"),
+            id.gamma_of(0)
+        );
+        assert_eq!(g("429001491001003", "429001194910010031"), id.gamma_of(1));
+        assert_eq!(
+            g("421303198001010018", "421303198001010017"),
+            id.gamma_of(2)
+        );
+        assert_eq!(
+            g("421303198001010018", "421303198010010018"),
+            id.gamma_of(3)
+        );
+        assert_eq!(
+            g("421303198001010018", "421303198001020018"),
+            id.gamma_of(4)
+        );
+        assert_eq!(g("421303198001010018", ""), -1);
+    }
+
+    #[test]
+    fn twins_valid_ids_one_digit_apart_are_else() {
+        // Same region and birth date, sequence 001 vs 002, both with valid check characters.
+        let a = "421303198001010018";
+        let first17 = b"42130319800101002";
+        let c = hedui_identity::id::check_char(first17).expect("digits");
+        let b = format!("42130319800101002{}", char::from(c));
+        let g = gammas(rec("张三", a, None), rec("张山", &b, None));
+        assert_eq!(g[0], 0, "valid, different numbers disagree");
+    }
+
+    #[test]
+    fn name_levels() {
+        let g = |a: &str, b: &str| gammas(rec(a, "", None), rec(b, "", None))[1];
+        let n = ComparisonKind::Name;
+        assert_eq!(g("张三", "张三"), n.gamma_of(0));
+        assert_eq!(g("劉德華", "刘德华"), n.gamma_of(1));
+        assert_eq!(g("李文", "李雯"), n.gamma_of(2));
+        assert_eq!(g("王小明", "王大明"), n.gamma_of(3));
+        assert_eq!(g("王?明", "王晓明"), n.gamma_of(3));
+        assert_eq!(g("欧阳娜娜", "赵钱"), n.gamma_of(6));
+    }
+
+    #[test]
+    fn date_levels() {
+        assert_eq!(dob_level(100, 100), Some(0));
+        let d = |s: &str| {
+            let x = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+            crate::record::date_of(0).map_or(0, |e| (x - e).num_days() as i32)
+        };
+        assert_eq!(dob_level(d("1980-03-05"), d("1980-05-03")), Some(1));
+        assert_eq!(dob_level(d("1980-03-05"), d("1981-03-05")), Some(2));
+        assert_eq!(dob_level(d("1980-03-31"), d("1980-04-01")), Some(3));
+        assert_eq!(dob_level(d("1980-03-31"), d("1990-04-01")), Some(4));
+        assert_eq!(dob_level(NO_DATE, 5), None);
+    }
+
+    proptest! {
+        #[test]
+        fn comparisons_are_symmetric(a in "[张王李刘陈文雯晓小明?]{1,4}", b in "[张王李刘陈文雯晓小明?]{1,4}", da in 0i32..20000, db in 0i32..20000) {
+            let mut s = Interner::new();
+            let recs = prepare(&[rec(&a, "", None), rec(&b, "", None)], &mut s, None);
+            let ab = compare(&recs, 0, &recs, 1, &s);
+            let ba = compare(&recs, 1, &recs, 0, &s);
+            prop_assert_eq!(ab, ba);
+            prop_assert_eq!(dob_level(da, db), dob_level(db, da));
+            for (k, g) in ComparisonKind::ALL.iter().zip(ab) {
+                prop_assert!(g >= -1 && (g as usize) < k.levels().len() || g == -1);
+            }
+        }
+    }
+}

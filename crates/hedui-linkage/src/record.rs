@@ -1,0 +1,323 @@
+//! Records as the engine sees them: identity fields standardised once with `hedui-identity`
+//! and stored column by column in compact form (interned strings, fixed-size ID numbers, dates
+//! as day numbers), so that comparing a pair touches a few cache lines.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use hedui_identity::address::parse_address;
+use hedui_identity::date::{DateContext, parse_date};
+use hedui_identity::id::{Gender, IdContext, IdIssue, IdLevel, parse_gender, parse_id_with};
+use hedui_identity::name::standardize_name;
+use hedui_identity::phone::parse_phone;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One record as delivered: the identity fields as text. Any field may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// The record's id in its source.
+    pub record_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Former name (曾用名).
+    pub former_name: Option<String>,
+    /// ID number.
+    pub id_number: Option<String>,
+    /// Birth date.
+    pub birth_date: Option<String>,
+    /// Gender.
+    pub gender: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+}
+
+/// Interned strings: equal strings get equal ids across both sides of a link job. Id 0 is
+/// reserved for "missing".
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    map: HashMap<Box<str>, u32>,
+    strings: Vec<Box<str>>,
+}
+
+impl Interner {
+    /// A new interner holding only the "missing" entry.
+    pub fn new() -> Interner {
+        Interner {
+            map: HashMap::new(),
+            strings: vec!["".into()],
+        }
+    }
+
+    /// The id of `s` (0 for the empty string).
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.map.insert(s.into(), i);
+        i
+    }
+
+    /// The string of an id.
+    pub fn get(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s)
+    }
+
+    /// Number of distinct strings (including "missing").
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// True if only "missing" is held.
+    pub fn is_empty(&self) -> bool {
+        self.strings.len() <= 1
+    }
+}
+
+/// Sentinel for a missing date.
+pub const NO_DATE: i32 = i32::MIN;
+
+/// How trustworthy a record's ID number is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdQuality {
+    /// No usable number.
+    Missing,
+    /// The right shape but the check character is wrong (a typo somewhere).
+    Invalid,
+    /// Passes the check character.
+    Valid,
+}
+
+/// Standardised records, column by column.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    /// Source record ids.
+    pub record_id: Vec<String>,
+    /// Normalised 18-character ID numbers (`[0; 18]` when missing).
+    pub id18: Vec<[u8; 18]>,
+    /// ID quality.
+    pub id_quality: Vec<IdQuality>,
+    /// The number was delivered in the 15-digit form.
+    pub id_was15: Vec<bool>,
+    /// Name with whitespace removed and width normalised, but no character folding.
+    pub name_raw: Vec<u32>,
+    /// Standardised name (simplified, variants folded, dots unified; `?` for unknown chars).
+    pub name: Vec<u32>,
+    /// The name contains an unknown-character wildcard.
+    pub name_wildcard: Vec<bool>,
+    /// Toneless pinyin of the name.
+    pub pinyin: Vec<u32>,
+    /// Toneless pinyin of the surname.
+    pub surname_pinyin: Vec<u32>,
+    /// Standardised former name.
+    pub former_name: Vec<u32>,
+    /// Birth date as days since 1970-01-01 ([`NO_DATE`] when missing). Taken from the record,
+    /// or derived from a *valid* ID number when the record has none.
+    pub dob: Vec<i32>,
+    /// 1 male, 2 female, 0 missing (derived from a valid ID number when not stated).
+    pub gender: Vec<u8>,
+    /// Nine-digit township code (0 when unknown).
+    pub township: Vec<u32>,
+    /// Interned village or community name (0 when unknown).
+    pub village: Vec<u32>,
+    /// Interned normalised address text (0 when missing).
+    pub address: Vec<u32>,
+    /// Phone as a number (0 when missing).
+    pub phone: Vec<u64>,
+}
+
+impl Records {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.record_id.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.record_id.is_empty()
+    }
+}
+
+/// The standardised fields of one record before interning.
+struct Std {
+    record_id: String,
+    id18: [u8; 18],
+    id_quality: IdQuality,
+    id_was15: bool,
+    name_raw: String,
+    name: String,
+    wildcard: bool,
+    pinyin: String,
+    surname_pinyin: String,
+    former: String,
+    dob: i32,
+    gender: u8,
+    township: u32,
+    village: String,
+    address: String,
+    phone: u64,
+}
+
+fn days(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - 719_163
+}
+
+/// Converts a day number back to a date.
+pub fn date_of(days_since_epoch: i32) -> Option<NaiveDate> {
+    if days_since_epoch == NO_DATE {
+        return None;
+    }
+    NaiveDate::from_num_days_from_ce_opt(days_since_epoch + 719_163)
+}
+
+fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
+    let stated_gender = r.gender.as_deref().and_then(parse_gender);
+    let stated_dob = r
+        .birth_date
+        .as_deref()
+        .and_then(|d| parse_date(d, ctx).date);
+    let id = r.id_number.as_deref().map(|raw| {
+        parse_id_with(
+            raw,
+            &IdContext {
+                stated_gender,
+                stated_birth_date: stated_dob,
+                as_of: ctx.reference,
+            },
+        )
+    });
+    let mut id18 = [0u8; 18];
+    let mut id_quality = IdQuality::Missing;
+    let mut id_was15 = false;
+    let mut id_dob = None;
+    let mut id_gender = None;
+    if let Some(id) = &id
+        && let Some(n) = &id.normalized
+        && n.len() == 18
+    {
+        id18.copy_from_slice(n.as_bytes());
+        id_was15 = id.issues.contains(&IdIssue::Upgraded15);
+        if id.level >= IdLevel::CheckDigitValid {
+            id_quality = IdQuality::Valid;
+            id_dob = id.birth_date;
+            id_gender = id.gender;
+        } else {
+            id_quality = IdQuality::Invalid;
+        }
+    }
+    let (name_raw, name, wildcard, pinyin, surname_pinyin) = match r.name.as_deref() {
+        Some(raw) => {
+            let n = standardize_name(raw);
+            let cleaned: String = hedui_identity::text::nfkc(raw)
+                .chars()
+                .filter(|c| !hedui_identity::text::is_blank(*c))
+                .collect();
+            // The first word of the pinyin key is the surname's (or, for names without a
+            // surname split, the first part's).
+            let surname_py = n.pinyin.split(' ').next().unwrap_or("").to_owned();
+            (
+                cleaned,
+                n.standardized,
+                !n.wildcards.is_empty(),
+                n.pinyin,
+                surname_py,
+            )
+        }
+        None => Default::default(),
+    };
+    let former = r
+        .former_name
+        .as_deref()
+        .map(|f| standardize_name(f).standardized)
+        .unwrap_or_default();
+    let dob = stated_dob.or(id_dob).map_or(NO_DATE, days);
+    let gender = match stated_gender.or(id_gender) {
+        Some(Gender::Male) => 1,
+        Some(Gender::Female) => 2,
+        None => 0,
+    };
+    let (township, village, address) = match r.address.as_deref() {
+        Some(a) => {
+            let p = parse_address(a);
+            (
+                p.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
+                p.village.unwrap_or_default(),
+                p.normalized,
+            )
+        }
+        None => (0, String::new(), String::new()),
+    };
+    let phone = r
+        .phone
+        .as_deref()
+        .and_then(|p| parse_phone(p, Some("0722")).normalized)
+        .and_then(|p| p.replace('-', "").parse().ok())
+        .unwrap_or(0);
+    Std {
+        record_id: r.record_id.clone(),
+        id18,
+        id_quality,
+        id_was15,
+        name_raw,
+        name,
+        wildcard,
+        pinyin,
+        surname_pinyin,
+        former,
+        dob,
+        gender,
+        township,
+        village,
+        address,
+        phone,
+    }
+}
+
+/// Standardises records (in parallel) and interns their strings into `interner`.
+///
+/// `reference` is the date "today" for validation (no clock is read here).
+pub fn prepare(
+    records: &[InputRecord],
+    interner: &mut Interner,
+    reference: Option<NaiveDate>,
+) -> Records {
+    let ctx = DateContext {
+        reference,
+        allow_excel_serial: true,
+    };
+    let std: Vec<Std> = records.par_iter().map(|r| standardise(r, &ctx)).collect();
+    let mut out = Records::default();
+    let n = std.len();
+    out.record_id.reserve(n);
+    for s in std {
+        out.record_id.push(s.record_id);
+        out.id18.push(s.id18);
+        out.id_quality.push(s.id_quality);
+        out.id_was15.push(s.id_was15);
+        out.name_raw.push(interner.intern(&s.name_raw));
+        out.name.push(interner.intern(&s.name));
+        out.name_wildcard.push(s.wildcard);
+        out.pinyin.push(interner.intern(&s.pinyin));
+        out.surname_pinyin.push(interner.intern(&s.surname_pinyin));
+        out.former_name.push(interner.intern(&s.former));
+        out.dob.push(s.dob);
+        out.gender.push(s.gender);
+        out.township.push(s.township);
+        out.village.push(interner.intern(&s.village));
+        out.address.push(interner.intern(&s.address));
+        out.phone.push(s.phone);
+    }
+    out
+}
+
+/// Year, month and day of a day number.
+pub(crate) fn ymd(d: i32) -> (i32, u32, u32) {
+    date_of(d).map_or((0, 0, 0), |x| (x.year(), x.month(), x.day()))
+}
