@@ -57,6 +57,7 @@ impl ComparisonKind {
                 "same_except_check_digit",
                 "adjacent_transposition",
                 "one_substitution",
+                "different_valid_numbers",
                 "else",
             ],
             ComparisonKind::Name => &[
@@ -133,7 +134,9 @@ fn eq_level<T: PartialEq>(a: T, b: T, null: T) -> Option<usize> {
 
 /// ID-number levels. Typo levels apply only when at least one number fails its check
 /// character: two *valid* numbers that differ are two people (twins' numbers differ in the
-/// sequence digits and are both valid), however close they are.
+/// sequence digits and are both valid), however close they are — they get a level of their
+/// own, `different_valid_numbers`, whose m is tiny. (Gammas are categories: that level's gamma
+/// is above `else`'s although it is the stronger disagreement.)
 pub fn id_level(left: &Records, l: usize, right: &Records, r: usize) -> Option<usize> {
     let (qa, qb) = (left.id_quality[l], right.id_quality[r]);
     if qa == IdQuality::Missing || qb == IdQuality::Missing {
@@ -150,6 +153,7 @@ pub fn id_level(left: &Records, l: usize, right: &Records, r: usize) -> Option<u
     if qa == IdQuality::Valid && qb == IdQuality::Valid {
         return Some(5);
     }
+    let other = 6;
     if a[..17] == b[..17] {
         return Some(2);
     }
@@ -157,7 +161,7 @@ pub fn id_level(left: &Records, l: usize, right: &Records, r: usize) -> Option<u
     match diffs.as_slice() {
         [i, j] if *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i] => Some(3),
         [_] => Some(4),
-        _ => Some(5),
+        _ => Some(other),
     }
 }
 
@@ -366,7 +370,11 @@ mod tests {
         let c = hedui_identity::id::check_char(first17).expect("digits");
         let b = format!("42130319800101002{}", char::from(c));
         let g = gammas(rec("张三", a, None), rec("张山", &b, None));
-        assert_eq!(g[0], 0, "valid, different numbers disagree");
+        assert_eq!(
+            ComparisonKind::IdNumber.level_of(g[0]),
+            Some(5),
+            "valid, different numbers are different people"
+        );
     }
 
     #[test]

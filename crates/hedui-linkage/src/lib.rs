@@ -23,7 +23,8 @@
 //! let left = prepare(&[rec("a", "張三")], &mut strings, None);
 //! let right = prepare(&[rec("b", "张三")], &mut strings, None);
 //! let gammas = compare(&left, 0, &right, 0, &strings);
-//! assert_eq!(gammas[0], 5); // ID number: exact
+//! assert_eq!(gammas[0], 6); // ID number: exact (the strongest of its 7 levels)
+//! assert_eq!(gammas[1], 5); // name: equal after traditional → simplified folding
 //! ```
 //!
 //! Architecture invariants: no IO, no clock, no environment; the output is a pure function of
@@ -33,6 +34,7 @@
 pub mod blocking;
 pub mod cluster;
 pub mod comparison;
+pub mod job;
 pub mod model;
 pub mod predict;
 pub mod record;

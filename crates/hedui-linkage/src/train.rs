@@ -128,16 +128,27 @@ fn normalise(mut v: Vec<f64>, floor: f64) -> Vec<f64> {
     v.iter().map(|x| x / total).collect()
 }
 
-/// Starting m values: most mass on the strongest level.
+/// Domain-informed starting m values, also the centre of the weak prior EM uses: among true
+/// matches most agree exactly, a few carry each kind of damage.
 pub fn initial_m() -> Vec<Vec<f64>> {
     ComparisonKind::ALL
         .iter()
-        .map(|k| {
-            let n = k.levels().len();
-            let rest = 0.1 / (n - 1) as f64;
-            (0..n).map(|i| if i == 0 { 0.9 } else { rest }).collect()
+        .map(|k| match k {
+            ComparisonKind::IdNumber => vec![0.9, 0.03, 0.01, 0.01, 0.02, 0.002, 0.028],
+            ComparisonKind::Name => vec![0.85, 0.04, 0.03, 0.03, 0.02, 0.01, 0.02],
+            ComparisonKind::BirthDate => vec![0.93, 0.01, 0.03, 0.01, 0.02],
+            ComparisonKind::Gender => vec![0.98, 0.02],
+            ComparisonKind::Address => vec![0.6, 0.2, 0.1, 0.1],
+            ComparisonKind::Phone => vec![0.7, 0.3],
         })
         .collect()
+}
+
+/// Pseudo-pairs of the weak Dirichlet prior on m (maximum a posteriori EM). It keeps small
+/// sessions from collapsing to degenerate solutions (a level never seen among a few hundred
+/// matches would otherwise get m ≈ 0 and an infinite penalty) and vanishes on large ones.
+fn prior_strength(pairs: f64) -> f64 {
+    (pairs * 0.001).max(10.0)
 }
 
 /// Result of one EM run.
@@ -161,6 +172,35 @@ pub fn estimate_parameters_using_expectation_maximisation(
     active: &[bool; 6],
     lambda_start: f64,
     max_iterations: u32,
+) -> EmResult {
+    let total: f64 = patterns.values().map(|&n| n as f64).sum();
+    let alpha = prior_strength(total);
+    em_with_prior(
+        patterns,
+        m_start,
+        u,
+        active,
+        lambda_start,
+        max_iterations,
+        &initial_m(),
+        &[alpha; 6],
+    )
+}
+
+/// EM with an explicit Dirichlet prior on m: centre `prior[c]`, strength `alpha[c]` pseudo-pairs.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the EM inputs are all distinct quantities"
+)]
+pub fn em_with_prior(
+    patterns: &BTreeMap<Gammas, u64>,
+    m_start: &[Vec<f64>],
+    u: &[Vec<f64>],
+    active: &[bool; 6],
+    lambda_start: f64,
+    max_iterations: u32,
+    prior: &[Vec<f64>],
+    alpha: &[f64; 6],
 ) -> EmResult {
     let mut m: Vec<Vec<f64>> = m_start.to_vec();
     let mut lambda = lambda_start.clamp(1e-6, 1.0 - 1e-6);
@@ -207,7 +247,12 @@ pub fn estimate_parameters_using_expectation_maximisation(
             if !active[c] {
                 continue;
             }
-            let new = normalise(m_acc[c].clone(), floor);
+            let with_prior: Vec<f64> = m_acc[c]
+                .iter()
+                .zip(&prior[c])
+                .map(|(a, p)| a + alpha[c] * p)
+                .collect();
+            let new = normalise(with_prior, floor);
             for (a, b) in m[c].iter().zip(&new) {
                 change = change.max((a - b).abs());
             }
@@ -223,6 +268,22 @@ pub fn estimate_parameters_using_expectation_maximisation(
         lambda,
         iterations,
     }
+}
+
+/// A pair whose name occurs at most this many times in both inputs together is an anchor.
+const RARE_NAME_PAIR_COUNT: u32 = 4;
+
+/// Occurrences of each standardised name over the inputs, indexed by interned id.
+fn name_counts(left: &Records, right: &Records, dedupe: bool, strings: &Interner) -> Vec<u32> {
+    let mut counts = vec![0u32; strings.len()];
+    let sides: &[&Records] = if dedupe { &[left] } else { &[left, right] };
+    for recs in sides {
+        for &n in &recs.name {
+            counts[n as usize] = counts[n as usize].saturating_add(1);
+        }
+    }
+    counts[0] = u32::MAX / 4;
+    counts
 }
 
 /// Settings of unsupervised training.
@@ -272,9 +333,11 @@ fn blocked_on(rule: BlockingRule) -> [bool; 6] {
     // [id, name, dob, gender, address, phone]; true = excluded.
     match rule {
         BlockingRule::IdNumber | BlockingRule::IdOneEdit => [true, false, true, true, false, false],
-        BlockingRule::PinyinBirthDate => [false, true, true, false, false, false],
+        // Given names are gendered: among namesakes, gender agrees far more often than among
+        // random pairs, so it is excluded where the name is blocked on.
+        BlockingRule::PinyinBirthDate => [false, true, true, true, false, false],
         BlockingRule::SurnameBirthDateTownship => [false, true, true, false, true, false],
-        BlockingRule::NameTownship => [false, true, false, false, true, false],
+        BlockingRule::NameTownship => [false, true, false, true, true, false],
     }
 }
 
@@ -319,13 +382,45 @@ pub fn train_unsupervised(
         );
         let excluded = blocked_on(rule);
         let active: [bool; 6] = std::array::from_fn(|c| !excluded[c]);
-        let em = estimate_parameters_using_expectation_maximisation(
+        let mut prior = initial_m();
+        let mut alpha = [prior_strength(pairs.len() as f64); 6];
+        if rule == BlockingRule::PinyinBirthDate {
+            // Anchors: pairs agreeing on a rare name and the birth date are matches but for a
+            // negligible share, so the ID levels among them estimate the ID's m directly. They
+            // centre a strong prior: with the name and birth date blocked on, the ID is often
+            // the only informative comparison left, and EM alone could not tell matches from
+            // namesakes born the same day.
+            let counts = name_counts(left, right, dedupe, strings);
+            let mut anchor = vec![0u64; ComparisonKind::IdNumber.levels().len()];
+            for &(l, r) in &pairs {
+                let (a, b) = (left.name[l as usize], right.name[r as usize]);
+                if counts[a as usize] + counts[b as usize] <= RARE_NAME_PAIR_COUNT {
+                    let g = compare(left, l as usize, right, r as usize, strings);
+                    if let Some(level) = ComparisonKind::IdNumber.level_of(g[0]) {
+                        anchor[level] += 1;
+                    }
+                }
+            }
+            let n: u64 = anchor.iter().sum();
+            if n >= 30 {
+                let smoothed: Vec<f64> = anchor
+                    .iter()
+                    .zip(&prior[0])
+                    .map(|(&a, p)| a as f64 + 5.0 * p)
+                    .collect();
+                prior[0] = normalise(smoothed, MIN_PROBABILITY);
+                alpha[0] = 4.0 * n as f64;
+            }
+        }
+        let em = em_with_prior(
             &patterns,
-            &m0,
+            &prior,
             &u,
             &active,
             0.5,
             settings.max_iterations,
+            &prior,
+            &alpha,
         );
         sessions.push(EmSession {
             blocking_rule: rule.name().into(),
