@@ -620,11 +620,23 @@ fn surname_length(s: &str, positions: usize) -> usize {
 }
 
 fn compound_surname(s: &str) -> Option<(&'static str, &'static [&'static str])> {
+    const AISIN_GIORO: &str = "爱新觉罗";
+    if s.starts_with(AISIN_GIORO) {
+        return COMPOUND_BY_PREFIX.get(AISIN_GIORO).copied();
+    }
+    let end = s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
+    COMPOUND_BY_PREFIX.get(&s[..end]).copied()
+}
+
+/// [`COMPOUND_SURNAMES`] by surname, built once.
+static COMPOUND_BY_PREFIX: LazyLock<
+    HashMap<&'static str, (&'static str, &'static [&'static str])>,
+> = LazyLock::new(|| {
     COMPOUND_SURNAMES
         .iter()
-        .find(|(sur, _)| s.starts_with(sur))
-        .copied()
-}
+        .map(|&(sur, readings)| (sur, (sur, readings)))
+        .collect()
+});
 
 /// Compound surnames (复姓) with their readings. The common ones of the 百家姓 and a few
 /// modern ones; the readings fix the polyphones (万俟 *mòqí*, 单于 *chányú*, 尉迟 *yùchí*).

@@ -66,7 +66,9 @@ pub fn strip_blanks(s: &str) -> Cow<'_, str> {
 /// already normalised (checked with the fast quick-check, so ASCII and ordinary Han text cost a
 /// scan and no allocation).
 pub fn nfkc(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+    // The table-driven quick check costs ~30 ns a character; names and addresses are almost
+    // all ASCII and unified ideographs, which are NFKC-stable, so test those ranges first.
+    if s.chars().all(is_nfkc_stable_fast) || is_nfkc_quick(s.chars()) == IsNormalized::Yes {
         return Cow::Borrowed(s);
     }
     let normalized: String = s.nfkc().collect();
@@ -75,6 +77,20 @@ pub fn nfkc(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Owned(normalized)
     }
+}
+
+/// Characters known to be unchanged by NFKC whatever surrounds them: ASCII, the middle dot,
+/// `〇`, and the unified ideographs (not the compatibility ideographs, which NFKC maps).
+fn is_nfkc_stable_fast(c: char) -> bool {
+    c.is_ascii()
+        || matches!(c,
+            '\u{00B7}'
+            | '\u{3007}'
+            | '\u{3400}'..='\u{4DBF}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{20000}'..='\u{2A6DF}'
+            | '\u{2A700}'..='\u{2EE5F}'
+            | '\u{30000}'..='\u{323AF}')
 }
 
 /// Placeholders that departments write into a field instead of leaving it empty. Compared
@@ -447,6 +463,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fast_nfkc_agrees_with_the_library(s in "[a-zA-Z0-9 ·〇\u{3400}-\u{4DBF}\u{4E00}-\u{9FFF}\u{20000}-\u{2A6DF}\u{0300}-\u{0310}]{0,12}") {
+            let expected: String = s.nfkc().collect();
+            prop_assert_eq!(nfkc(&s), expected);
+        }
+
         #[test]
         fn never_panics(s in "\\PC{0,40}") {
             let _ = is_null_placeholder(&s);

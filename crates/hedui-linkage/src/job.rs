@@ -219,7 +219,7 @@ mod tests {
                 r.id_number = Some(format!("{}{}", &id[..6], &id[8..17]));
             }
             if i % 5 == 0 {
-                r.name = r.name.as_ref().map(|n| hanconv::s2t(n));
+                r.name = r.name.as_ref().map(hanconv::s2t);
             }
         }
         let out = run(&left, Some(&right), &JobOptions::default());

@@ -617,8 +617,8 @@ mod tests {
             500,
         );
         assert!((em.lambda - lambda_true).abs() < 0.01, "λ {}", em.lambda);
-        for c in 0..4 {
-            for (a, b) in em.m[c].iter().zip(&m_true[c]) {
+        for (c, (est, planted)) in em.m.iter().zip(&m_true).take(4).enumerate() {
+            for (a, b) in est.iter().zip(planted) {
                 assert!((a - b).abs() < 0.02, "comparison {c}: m {a} vs planted {b}");
             }
         }

@@ -942,8 +942,7 @@ impl<'a> ChunkGen<'a> {
         let head_birth = self.persons[head].birth;
         let male = !self.persons[head].male;
         let y = head_birth.year() + self.rng.random_range(-3..6);
-        let s = self.person(hh, "10", male, y, None, poor);
-        s
+        self.person(hh, "10", male, y, None, poor)
     }
 
     fn children(

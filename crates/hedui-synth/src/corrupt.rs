@@ -319,11 +319,13 @@ pub fn dob(rng: &mut impl Rng, profile: &Profile, d: NaiveDate, tags: &mut Tags)
     if !rng.random_bool(profile.dob_typo) {
         return d;
     }
-    if d.day() <= 12 && d.day() != d.month() && rng.random_bool(0.5) {
-        if let Some(x) = NaiveDate::from_ymd_opt(d.year(), d.day(), d.month()) {
-            tags.add("dob_swap_dm");
-            return x;
-        }
+    if d.day() <= 12
+        && d.day() != d.month()
+        && rng.random_bool(0.5)
+        && let Some(x) = NaiveDate::from_ymd_opt(d.year(), d.day(), d.month())
+    {
+        tags.add("dob_swap_dm");
+        return x;
     }
     tags.add("dob_off_by_one");
     d + Duration::days(if rng.random_bool(0.5) { 1 } else { -1 })

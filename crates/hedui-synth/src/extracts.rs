@@ -78,7 +78,7 @@ impl Ctx<'_> {
                 id = Cell::text(format!("{}{}", &p.id18[..6], &p.id18[8..17]));
                 tags.0.push("dq_id15");
             } else {
-                id = Cell::text(p.id18.to_lowercase().replace('x', "x"));
+                id = Cell::text(format!("{} {}", &p.id18[..6], &p.id18[6..]).to_lowercase());
                 name = hanconv::s2t(&p.name);
                 tags.0.push("dq_name_trad");
             }
