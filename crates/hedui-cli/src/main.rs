@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod link;
 mod summary;
 
 #[derive(Debug, Parser)]
@@ -31,6 +32,11 @@ enum Command {
     /// Generate a synthetic city: population, roster, the four departments' extracts at two
     /// snapshot dates, and ground truth.
     Synth(SynthArgs),
+    /// Link two files of person records (CSV UTF-8/GB18030, XLSX, Parquet): trains a
+    /// Fellegi–Sunter model on them unless --model is given, writes the scored links.
+    Link(link::LinkArgs),
+    /// Find the records of one file that belong to the same person: writes record_id, cluster_id.
+    Dedupe(link::DedupeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +95,8 @@ fn init_logging(json: bool) {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Synth(a) => synth(a),
+        Command::Link(a) => link::link(a).map(|()| ExitCode::SUCCESS),
+        Command::Dedupe(a) => link::dedupe(a).map(|()| ExitCode::SUCCESS),
     }
 }
 

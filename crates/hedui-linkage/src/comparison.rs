@@ -170,18 +170,27 @@ fn chars(s: &str) -> Vec<char> {
     s.chars().collect()
 }
 
-/// One position differs (a wildcard `?` matches anything), same length.
+/// One position differs (a wildcard `?` matches anything), same length. No allocation: this
+/// runs for millions of pairs.
 fn one_char_apart(a: &str, b: &str) -> bool {
-    let (a, b) = (chars(a), chars(b));
-    if a.len() != b.len() || a.len() < 2 {
-        return false;
+    let (mut ia, mut ib) = (a.chars(), b.chars());
+    let (mut len, mut differing) = (0usize, 0usize);
+    loop {
+        match (ia.next(), ib.next()) {
+            (None, None) => break,
+            (Some(x), Some(y)) => {
+                len += 1;
+                if x != y && x != '?' && y != '?' {
+                    differing += 1;
+                    if differing > 1 {
+                        return false;
+                    }
+                }
+            }
+            _ => return false,
+        }
     }
-    let differing = a
-        .iter()
-        .zip(&b)
-        .filter(|(x, y)| x != y && **x != '?' && **y != '?')
-        .count();
-    differing <= 1
+    len >= 2 && differing <= 1
 }
 
 fn name_pair_level(
@@ -308,6 +317,10 @@ pub fn address_level(
     if ta != 0 && ta == tb {
         let (va, vb) = (left.village[l], right.village[r]);
         return Some(if va != 0 && va == vb { 0 } else { 1 });
+    }
+    if ta != 0 && tb != 0 {
+        // Both places are known and differ: text likeness would only echo a shared road name.
+        return Some(3);
     }
     if aa != 0 && ab != 0 && bigram_jaccard(s.get(aa), s.get(ab)) >= 0.5 {
         return Some(2);

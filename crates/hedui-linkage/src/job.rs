@@ -65,25 +65,54 @@ impl JobOutput {
     }
 }
 
+/// The stages of a job, reported to an observer as each one starts (the crate reads no clock;
+/// the caller times them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Standardising the records.
+    Prepare,
+    /// Training the model.
+    Train,
+    /// Blocking and scoring.
+    Predict,
+    /// Clustering (deduplication only).
+    Cluster,
+    /// Finished.
+    Done,
+}
+
 /// Links `left` with `right`, or deduplicates `left` when `right` is `None`.
 pub fn run(left: &[InputRecord], right: Option<&[InputRecord]>, options: &JobOptions) -> JobOutput {
+    run_observed(left, right, options, &mut |_| {})
+}
+
+/// [`run`], telling `on_stage` as each stage starts.
+pub fn run_observed(
+    left: &[InputRecord],
+    right: Option<&[InputRecord]>,
+    options: &JobOptions,
+    on_stage: &mut dyn FnMut(Stage),
+) -> JobOutput {
+    on_stage(Stage::Prepare);
     let mut strings = Interner::new();
     let l = prepare(left, &mut strings, options.reference);
     let r = right
         .map(|r| prepare(r, &mut strings, options.reference))
         .unwrap_or_default();
-    run_prepared(l, r, right.is_none(), strings, options)
+    run_prepared(l, r, right.is_none(), strings, options, on_stage)
 }
 
-/// Like [`run`], on records already standardised.
+/// Like [`run_observed`], on records already standardised.
 pub fn run_prepared(
     left: Records,
     right: Records,
     dedupe: bool,
     strings: Interner,
     options: &JobOptions,
+    on_stage: &mut dyn FnMut(Stage),
 ) -> JobOutput {
     let rr = if dedupe { &left } else { &right };
+    on_stage(Stage::Train);
     let model = match &options.model {
         Some(m) => m.clone(),
         None => train_unsupervised(
@@ -95,6 +124,7 @@ pub fn run_prepared(
             &options.train,
         ),
     };
+    on_stage(Stage::Predict);
     let floor = options.keep_floor.unwrap_or(0.01).min(0.05);
     let predictions = predict(&model, &left, rr, dedupe, &strings, floor);
     let threshold = options
@@ -107,6 +137,9 @@ pub fn run_prepared(
         pairs.retain(|p| p.match_probability >= f.min(threshold));
     } else {
         pairs.retain(|p| p.match_probability >= threshold);
+    }
+    if dedupe {
+        on_stage(Stage::Cluster);
     }
     let clusters = dedupe.then(|| {
         let edges: Vec<Edge> = pairs
@@ -133,6 +166,7 @@ pub fn run_prepared(
             },
         )
     });
+    on_stage(Stage::Done);
     JobOutput {
         model,
         threshold,

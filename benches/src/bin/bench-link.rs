@@ -1,0 +1,567 @@
+//! End-to-end linkage bench: hedui against Splink 5 on DuckDB, on the same synthetic files.
+//!
+//! From a synthetic city (`hedui synth`), it builds a left file of department records (a seeded
+//! sample of 人社, 住建, 卫健 and 民政 records) and a right file (the 公安 population register),
+//! runs `hedui link` on them in a child process, and — with `--splink` — Splink on the same
+//! records (standardised by hedui's own standardiser, since Splink has none for Chinese data).
+//! It reports wall time, peak memory, pairs per second, precision, recall and F1 against the
+//! generator's ground truth, recall by kind of corruption, links between twins or household
+//! members, and the hedui/Splink ratios.
+//!
+//! ```text
+//! cargo run --release -p hedui-benches --bin bench-link -- \
+//!     --city hedui-data/city-200k --left-size 20000 --splink
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use hedui_linkage::record::{IdQuality, InputRecord, Interner, NO_DATE, date_of, prepare};
+use hedui_tabular::{ColumnType, Field, TableWriter, Value, read_headers, read_table, recognise};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// A synthetic city written by `hedui synth`.
+    #[arg(long)]
+    city: PathBuf,
+    /// Records in the left file.
+    #[arg(long, default_value_t = 20_000)]
+    left_size: usize,
+    /// Records in the right file (default: the whole register).
+    #[arg(long)]
+    right_size: Option<usize>,
+    /// Working directory for the prepared files and outputs.
+    #[arg(long, default_value = "hedui-data/bench-link")]
+    work: PathBuf,
+    /// The hedui binary (default: next to this one).
+    #[arg(long)]
+    hedui: Option<PathBuf>,
+    /// Also run Splink (needs `benches/splink/setup.sh` to have been run).
+    #[arg(long)]
+    splink: bool,
+    /// Python of the Splink virtual environment (default: ~/.cache/hedui-splink-venv/bin/python).
+    #[arg(long)]
+    splink_python: Option<PathBuf>,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Department datasets the left file samples from.
+const LEFT_SOURCES: &[&str] = &[
+    "renshe/contributions.csv",
+    "renshe/pensions.csv",
+    "zhujian/property.parquet",
+    "zhujian/housing_fund.parquet",
+    "weijian/deaths.xlsx",
+    "weijian/hospital_stays.xlsx",
+    "minzheng/members.csv",
+];
+
+struct Side {
+    records: Vec<InputRecord>,
+    truth: Vec<Option<String>>,
+    tags: Vec<String>,
+}
+
+fn read_side(
+    path: &Path,
+    dataset: &str,
+    truth: &HashMap<(String, String), (String, String)>,
+) -> Result<Side> {
+    let (_, headers) = read_headers(path)?;
+    // The record id is the dataset's key column, as its schema names it.
+    let catalog = hedui_model::Catalog::builtin()?;
+    let (dept, ds) = dataset.split_once('/').unwrap_or((dataset, ""));
+    let key = catalog
+        .dataset(dept, ds)
+        .and_then(|d| d.column(&d.key))
+        .map(|c| c.source.clone());
+    let map = recognise(path, &headers, &[], key.as_deref())?;
+    let wanted = map.columns();
+    let table = read_table(path, Some(&wanted))?;
+    let col = |f: Field| {
+        map.get(f)
+            .and_then(|s| wanted.iter().position(|w| *w == s))
+            .and_then(|i| table.columns.get(i))
+    };
+    let get = |f: Field, i: usize| col(f).and_then(|c| c.get(i)).map(str::to_owned);
+    let mut side = Side {
+        records: Vec::new(),
+        truth: Vec::new(),
+        tags: Vec::new(),
+    };
+    for i in 0..table.num_rows() {
+        let rid = get(Field::RecordId, i).unwrap_or_default();
+        let (person, tags) = truth
+            .get(&(dataset.to_owned(), rid.clone()))
+            .cloned()
+            .unwrap_or_default();
+        side.records.push(InputRecord {
+            record_id: format!("{dataset}:{rid}"),
+            name: get(Field::Name, i),
+            former_name: get(Field::FormerName, i),
+            id_number: get(Field::IdNumber, i),
+            birth_date: get(Field::BirthDate, i),
+            gender: get(Field::Gender, i),
+            address: get(Field::Address, i),
+            phone: get(Field::Phone, i),
+        });
+        side.truth.push((!person.is_empty()).then_some(person));
+        side.tags.push(tags);
+    }
+    Ok(side)
+}
+
+fn read_register(path: &Path) -> Result<Side> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut side = Side {
+        records: Vec::new(),
+        truth: Vec::new(),
+        tags: Vec::new(),
+    };
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let rid = s("记录编号").unwrap_or_default();
+        // The register's record ids are GA + the person number.
+        let person = rid.strip_prefix("GA").map(|n| format!("P{n}"));
+        side.records.push(InputRecord {
+            record_id: format!("gongan/population:{rid}"),
+            name: s("姓名"),
+            former_name: s("曾用名"),
+            id_number: s("公民身份号码"),
+            birth_date: s("出生日期"),
+            gender: s("性别"),
+            address: s("户籍地址"),
+            phone: s("联系电话"),
+        });
+        side.truth.push(person);
+        side.tags.push(String::new());
+    }
+    Ok(side)
+}
+
+fn load_truth(city: &Path) -> Result<HashMap<(String, String), (String, String)>> {
+    let path = city.join("truth/record_persons.parquet");
+    let t = read_table(&path, None)?;
+    let c = |n: &str| {
+        t.column(n)
+            .with_context(|| format!("{} lacks {n}", path.display()))
+    };
+    let (snap, ds, rid, pid, tags) = (
+        c("snapshot")?,
+        c("dataset")?,
+        c("record_id")?,
+        c("person_id")?,
+        c("corruptions")?,
+    );
+    let role = c("role")?;
+    let mut m = HashMap::new();
+    for i in 0..t.num_rows() {
+        if snap.get(i) != Some("snapshot-1")
+            || matches!(role.get(i), Some("mother" | "father" | "signer"))
+        {
+            continue;
+        }
+        m.insert(
+            (
+                ds.get(i).unwrap_or("").to_owned(),
+                rid.get(i).unwrap_or("").to_owned(),
+            ),
+            (
+                pid.get(i).unwrap_or("").to_owned(),
+                tags.get(i).unwrap_or("").to_owned(),
+            ),
+        );
+    }
+    Ok(m)
+}
+
+fn write_raw(path: &Path, side: &Side) -> Result<()> {
+    let cols = [
+        "unique_id",
+        "name",
+        "former_name",
+        "id_number",
+        "birth_date",
+        "gender",
+        "address",
+        "phone",
+        "true_person_id",
+    ];
+    let mut w = TableWriter::create_text(path, &cols)?;
+    for (r, t) in side.records.iter().zip(&side.truth) {
+        w.write_row(&[
+            Value::Text(&r.record_id),
+            r.name.as_deref().into(),
+            r.former_name.as_deref().into(),
+            r.id_number.as_deref().into(),
+            r.birth_date.as_deref().into(),
+            r.gender.as_deref().into(),
+            r.address.as_deref().into(),
+            r.phone.as_deref().into(),
+            t.as_deref().into(),
+        ])?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// The same records standardised by hedui, in the columns the Splink script reads.
+fn write_standardised(path: &Path, side: &Side, strings: &mut Interner) -> Result<()> {
+    let recs = prepare(&side.records, strings, None);
+    let cols: Vec<(&str, ColumnType)> = [
+        "unique_id",
+        "name",
+        "name_pinyin",
+        "id_number",
+        "birth_date",
+        "gender",
+        "township",
+        "address",
+        "phone",
+        "true_person_id",
+    ]
+    .iter()
+    .map(|c| (*c, ColumnType::Text))
+    .collect();
+    let mut w = TableWriter::create(path, &cols)?;
+    for i in 0..recs.len() {
+        let opt = |id: u32| (id != 0).then(|| strings.get(id).to_owned());
+        let id = (recs.id_quality[i] != IdQuality::Missing)
+            .then(|| String::from_utf8_lossy(&recs.id18[i]).into_owned());
+        let dob = (recs.dob[i] != NO_DATE)
+            .then(|| date_of(recs.dob[i]).map(|d| d.to_string()))
+            .flatten();
+        let gender = (recs.gender[i] != 0).then(|| recs.gender[i].to_string());
+        let township = (recs.township[i] != 0).then(|| recs.township[i].to_string());
+        let phone = (recs.phone[i] != 0).then(|| recs.phone[i].to_string());
+        let (name, py, addr) = (opt(recs.name[i]), opt(recs.pinyin[i]), opt(recs.address[i]));
+        w.write_row(&[
+            Value::Text(&recs.record_id[i]),
+            name.as_deref().into(),
+            py.as_deref().into(),
+            id.as_deref().into(),
+            dob.as_deref().into(),
+            gender.as_deref().into(),
+            township.as_deref().into(),
+            addr.as_deref().into(),
+            phone.as_deref().into(),
+            side.truth[i].as_deref().into(),
+        ])?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// Runs a child process, sampling its peak resident memory (VmHWM) until it exits.
+fn run_measured(cmd: &mut Command) -> Result<(Duration, f64)> {
+    let started = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0.0f64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(line) = s.lines().find(|l| l.starts_with("VmHWM:"))
+            && let Some(v) = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<f64>().ok())
+        {
+            peak_kib = peak_kib.max(v);
+        }
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("{cmd:?} failed: {status}");
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((started.elapsed(), peak_kib / 1024.0))
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Accuracy {
+    true_pairs: u64,
+    predicted: u64,
+    tp: u64,
+    fp: u64,
+    precision: f64,
+    recall: f64,
+    f1: f64,
+    twin_links: u64,
+    household_links: u64,
+    recall_by_corruption: BTreeMap<String, (u64, u64, f64)>,
+}
+
+fn score(
+    links: &[(String, String)],
+    left: &Side,
+    right: &Side,
+    persons: &HashMap<String, (String, Option<String>)>,
+) -> Accuracy {
+    let l_truth: HashMap<&str, usize> = left
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.record_id.as_str(), i))
+        .collect();
+    let r_truth: HashMap<&str, &Option<String>> = right
+        .records
+        .iter()
+        .zip(&right.truth)
+        .map(|(r, t)| (r.record_id.as_str(), t))
+        .collect();
+    let on_right: std::collections::HashSet<&str> =
+        right.truth.iter().flatten().map(String::as_str).collect();
+    let mut a = Accuracy::default();
+    let mut found = vec![false; left.records.len()];
+    for (l, r) in links {
+        a.predicted += 1;
+        let (Some(&li), Some(rt)) = (l_truth.get(l.as_str()), r_truth.get(r.as_str())) else {
+            continue;
+        };
+        match (&left.truth[li], rt) {
+            (Some(x), Some(y)) if x == y => {
+                a.tp += 1;
+                found[li] = true;
+            }
+            (Some(x), Some(y)) => {
+                a.fp += 1;
+                let (hx, tx) = persons.get(x).cloned().unwrap_or_default();
+                let (hy, _) = persons.get(y).cloned().unwrap_or_default();
+                if tx.as_deref() == Some(y.as_str()) {
+                    a.twin_links += 1;
+                } else if !hx.is_empty() && hx == hy {
+                    a.household_links += 1;
+                }
+            }
+            _ => a.fp += 1,
+        }
+    }
+    for (i, t) in left.truth.iter().enumerate() {
+        let Some(p) = t else { continue };
+        if !on_right.contains(p.as_str()) {
+            continue;
+        }
+        a.true_pairs += 1;
+        let tags = if left.tags[i].is_empty() {
+            "clean"
+        } else {
+            left.tags[i].as_str()
+        };
+        for tag in tags.split('|') {
+            let e = a.recall_by_corruption.entry(tag.to_owned()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(found[i]);
+        }
+    }
+    for e in a.recall_by_corruption.values_mut() {
+        e.2 = e.1 as f64 / e.0.max(1) as f64;
+    }
+    a.precision = a.tp as f64 / a.predicted.max(1) as f64;
+    a.recall = a.tp as f64 / a.true_pairs.max(1) as f64;
+    a.f1 = if a.precision + a.recall > 0.0 {
+        2.0 * a.precision * a.recall / (a.precision + a.recall)
+    } else {
+        0.0
+    };
+    a
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.work)?;
+    let snap = args.city.join("snapshot-1");
+    let t0 = Instant::now();
+    let truth = load_truth(&args.city)?;
+    let mut left = Side {
+        records: Vec::new(),
+        truth: Vec::new(),
+        tags: Vec::new(),
+    };
+    for src in LEFT_SOURCES {
+        let dataset = src.rsplit_once('.').map_or(*src, |(d, _)| d);
+        let s = read_side(&snap.join(src), dataset, &truth)?;
+        left.records.extend(s.records);
+        left.truth.extend(s.truth);
+        left.tags.extend(s.tags);
+    }
+    drop(truth);
+    let mut order: Vec<usize> = (0..left.records.len()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(args.seed));
+    order.truncate(args.left_size);
+    order.sort_unstable();
+    let take = |s: &Side, idx: &[usize]| Side {
+        records: idx.iter().map(|&i| s.records[i].clone()).collect(),
+        truth: idx.iter().map(|&i| s.truth[i].clone()).collect(),
+        tags: idx.iter().map(|&i| s.tags[i].clone()).collect(),
+    };
+    let left = take(&left, &order);
+    let mut right = read_register(&snap.join("gongan/population.jsonl"))?;
+    if let Some(n) = args.right_size {
+        let idx: Vec<usize> = (0..right.records.len().min(n)).collect();
+        right = take(&right, &idx);
+    }
+    let persons_table = read_table(args.city.join("truth/persons.parquet"), None)?;
+    let mut persons: HashMap<String, (String, Option<String>)> = HashMap::new();
+    if let (Some(p), Some(h), Some(t)) = (
+        persons_table.column("person_id"),
+        persons_table.column("household_id"),
+        persons_table.column("twin_of"),
+    ) {
+        for i in 0..persons_table.num_rows() {
+            persons.insert(
+                p.get(i).unwrap_or("").to_owned(),
+                (
+                    h.get(i).unwrap_or("").to_owned(),
+                    t.get(i).map(str::to_owned),
+                ),
+            );
+        }
+    }
+    drop(persons_table);
+    let (lp, rp) = (
+        args.work.join("left.parquet"),
+        args.work.join("right.parquet"),
+    );
+    write_raw(&lp, &left)?;
+    write_raw(&rp, &right)?;
+    println!(
+        "prepared {} × {} records in {:.1} s",
+        left.records.len(),
+        right.records.len(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    // hedui
+    let hedui = match &args.hedui {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("hedui"),
+    };
+    let links_path = args.work.join("links.parquet");
+    let report_path = args.work.join("hedui-report.json");
+    let (wall, peak) = run_measured(
+        Command::new(&hedui)
+            .args(["link", "--left"])
+            .arg(&lp)
+            .arg("--right")
+            .arg(&rp)
+            .arg("--out")
+            .arg(&links_path)
+            .arg("--report")
+            .arg(&report_path)
+            .stdout(std::process::Stdio::null()),
+    )?;
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path)?)?;
+    let candidates = report["candidates"].as_u64().unwrap_or(0);
+    let links_table = read_table(&links_path, None)?;
+    let (lc, rc) = (
+        links_table.column("left_id"),
+        links_table.column("right_id"),
+    );
+    let links: Vec<(String, String)> = match (lc, rc) {
+        (Some(l), Some(r)) => (0..links_table.num_rows())
+            .map(|i| {
+                (
+                    l.get(i).unwrap_or("").to_owned(),
+                    r.get(i).unwrap_or("").to_owned(),
+                )
+            })
+            .collect(),
+        _ => bail!("links file lacks left_id/right_id"),
+    };
+    let acc = score(&links, &left, &right, &persons);
+    let mut results = serde_json::json!({
+        "left_records": left.records.len(),
+        "right_records": right.records.len(),
+        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "hedui": {
+            "wall_seconds": wall.as_secs_f64(),
+            "peak_rss_mib": peak,
+            "candidate_pairs": candidates,
+            "pairs_per_second": candidates as f64 / wall.as_secs_f64(),
+            "threshold": report["threshold"],
+            "accuracy": acc,
+        },
+    });
+    println!(
+        "hedui:  {:>8.1} s  {:>8.0} MiB  {:>12} candidate pairs  ({:.0} pairs/s)  P {:.4}  R {:.4}  F1 {:.4}  twin links {}  household links {}",
+        wall.as_secs_f64(),
+        peak,
+        candidates,
+        candidates as f64 / wall.as_secs_f64(),
+        acc.precision,
+        acc.recall,
+        acc.f1,
+        acc.twin_links,
+        acc.household_links
+    );
+    for (tag, (n, found, r)) in &acc.recall_by_corruption {
+        println!("    recall {tag:<22} {found:>7}/{n:<7} {r:.4}");
+    }
+
+    if args.splink {
+        let mut strings = Interner::new();
+        let (ls, rs) = (
+            args.work.join("left_splink.parquet"),
+            args.work.join("right_splink.parquet"),
+        );
+        write_standardised(&ls, &left, &mut strings)?;
+        write_standardised(&rs, &right, &mut strings)?;
+        let python = args.splink_python.clone().unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/hedui-splink-venv/bin/python")
+        });
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("splink/run_splink.py");
+        let out_json = args.work.join("splink.json");
+        let (swall, speak) = run_measured(
+            Command::new(&python)
+                .arg(&script)
+                .arg("--left")
+                .arg(&ls)
+                .arg("--right")
+                .arg(&rs)
+                .arg("--out-json")
+                .arg(&out_json)
+                .arg("--threshold")
+                .arg(report["threshold"].as_f64().unwrap_or(0.5).to_string())
+                // The same u sample size as hedui (TrainSettings::default), for a fair comparison.
+                .args(["--u-max-pairs", "2000000"])
+                .stdout(std::process::Stdio::null()),
+        )?;
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_json)?)?;
+        println!(
+            "splink: {:>8.1} s  {:>8.0} MiB  P {}  R {}  F1 {}",
+            swall.as_secs_f64(),
+            speak,
+            s["precision"],
+            s["recall"],
+            s["f1"]
+        );
+        println!(
+            "ratio:  hedui is {:.1}× faster, uses {:.2}× Splink's peak memory",
+            swall.as_secs_f64() / wall.as_secs_f64(),
+            peak / speak.max(1.0)
+        );
+        results["splink"] = serde_json::json!({"wall_seconds": swall.as_secs_f64(), "peak_rss_mib": speak, "metrics": s});
+        results["speedup"] = serde_json::json!(swall.as_secs_f64() / wall.as_secs_f64());
+        results["memory_ratio"] = serde_json::json!(peak / speak.max(1.0));
+    }
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(())
+}

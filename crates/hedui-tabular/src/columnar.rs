@@ -1,0 +1,252 @@
+//! Parquet through the arrow-rs 59 reader, every column rendered as text. The rules are in the
+//! crate docs, "Reading Parquet".
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow::error::ArrowError;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::{NaiveDateTime, Timelike};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::errors::ParquetError;
+
+use crate::column::{TextColumn, write_float};
+use crate::error::Error;
+use crate::{BadRow, Want};
+
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 8192;
+
+/// What reading a Parquet file produced.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub headers: Vec<String>,
+    pub columns: Vec<TextColumn>,
+    pub row_numbers: Vec<u64>,
+    pub bad_rows: Vec<BadRow>,
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::CorruptParquet {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn parquet_error(path: &Path, e: ParquetError) -> Error {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => Error::read(path, *io),
+            Err(other) => corrupt(path, other),
+        },
+        other => corrupt(path, other),
+    }
+}
+
+fn arrow_error(path: &Path, e: ArrowError) -> Error {
+    match e {
+        ArrowError::IoError(_, io) => Error::read(path, io),
+        ArrowError::ExternalError(inner) => match inner.downcast::<ParquetError>() {
+            Ok(pe) => parquet_error(path, *pe),
+            Err(other) => corrupt(path, other),
+        },
+        other => corrupt(path, other),
+    }
+}
+
+/// Reads a Parquet file.
+pub(crate) fn read(path: &Path, want: Want<'_>) -> Result<Parsed, Error> {
+    let file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
+    let headers: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let projection = match want {
+        Want::Headers => {
+            return Ok(Parsed {
+                headers,
+                columns: Vec::new(),
+                row_numbers: Vec::new(),
+                bad_rows: Vec::new(),
+            });
+        }
+        Want::Columns(p) => crate::resolve_projection(path, p, headers.len())?,
+    };
+    let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    // The batches hold the projected columns in file order.
+    let mut in_file_order = projection.clone();
+    in_file_order.sort_unstable();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), in_file_order.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| parquet_error(path, e))?;
+    // For each batch column, the slot in the caller's projection.
+    let slot_of_batch_column: Vec<usize> = in_file_order
+        .iter()
+        .map(|source| projection.iter().position(|p| p == source).unwrap_or(0))
+        .collect();
+    let mut columns: Vec<TextColumn> = projection
+        .iter()
+        .map(|_| TextColumn::with_capacity(total_rows, 0))
+        .collect();
+    let mut rows = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| arrow_error(path, e))?;
+        for (k, array) in batch.columns().iter().enumerate() {
+            let slot = slot_of_batch_column.get(k).copied().unwrap_or(0);
+            append_text(array.as_ref(), &mut columns[slot]).map_err(|e| arrow_error(path, e))?;
+        }
+        rows += batch.num_rows();
+    }
+    for c in &mut columns {
+        c.shrink_to_fit();
+    }
+    Ok(Parsed {
+        headers,
+        columns,
+        row_numbers: (1..=rows as u64).collect(),
+        bad_rows: Vec::new(),
+    })
+}
+
+fn push_datetime(column: &mut TextColumn, t: Option<NaiveDateTime>) {
+    match t {
+        None => column.push(None),
+        Some(t) if t.time() == chrono::NaiveTime::MIN => {
+            column.push_display(t.format("%Y-%m-%d"));
+        }
+        Some(t) if t.nanosecond() == 0 => column.push_display(t.format("%Y-%m-%d %H:%M:%S")),
+        Some(t) => column.push_display(t.format("%Y-%m-%d %H:%M:%S%.f")),
+    }
+}
+
+macro_rules! append_display {
+    ($array:expr, $column:expr, $t:ty) => {{
+        let a = $array.as_primitive::<$t>();
+        for i in 0..a.len() {
+            if a.is_null(i) {
+                $column.push(None);
+            } else {
+                $column.push_display(a.value(i));
+            }
+        }
+    }};
+}
+
+macro_rules! append_timestamp {
+    ($array:expr, $column:expr, $t:ty) => {{
+        let a = $array.as_primitive::<$t>();
+        for i in 0..a.len() {
+            push_datetime(
+                $column,
+                if a.is_null(i) {
+                    None
+                } else {
+                    a.value_as_datetime(i)
+                },
+            );
+        }
+    }};
+}
+
+/// Appends every value of `array` to `column` as text.
+pub(crate) fn append_text(array: &dyn Array, column: &mut TextColumn) -> Result<(), ArrowError> {
+    match array.data_type() {
+        DataType::Utf8 => column.extend_opt(array.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => column.extend_opt(array.as_string::<i64>().iter()),
+        DataType::Utf8View => column.extend_opt(array.as_string_view().iter()),
+        DataType::Boolean => {
+            for v in array.as_boolean().iter() {
+                column.push(v.map(|b| if b { "true" } else { "false" }));
+            }
+        }
+        DataType::Int8 => append_display!(array, column, Int8Type),
+        DataType::Int16 => append_display!(array, column, Int16Type),
+        DataType::Int32 => append_display!(array, column, Int32Type),
+        DataType::Int64 => append_display!(array, column, Int64Type),
+        DataType::UInt8 => append_display!(array, column, UInt8Type),
+        DataType::UInt16 => append_display!(array, column, UInt16Type),
+        DataType::UInt32 => append_display!(array, column, UInt32Type),
+        DataType::UInt64 => append_display!(array, column, UInt64Type),
+        DataType::Float16 => {
+            let a = array.as_primitive::<Float16Type>();
+            append_floats(a.iter().map(|v| v.map(f64::from)), column);
+        }
+        DataType::Float32 => {
+            let a = array.as_primitive::<Float32Type>();
+            // Through the shortest decimal text of the f32, so 0.1f32 reads "0.1", not
+            // "0.10000000149011612".
+            append_floats(
+                a.iter()
+                    .map(|v| v.map(|f| f.to_string().parse::<f64>().unwrap_or(f64::from(f)))),
+                column,
+            );
+        }
+        DataType::Float64 => append_floats(array.as_primitive::<Float64Type>().iter(), column),
+        DataType::Date32 => {
+            let a = array.as_primitive::<Date32Type>();
+            for i in 0..a.len() {
+                match (!a.is_null(i)).then(|| a.value_as_date(i)).flatten() {
+                    Some(d) => column.push_display(d.format("%Y-%m-%d")),
+                    None => column.push(None),
+                }
+            }
+        }
+        DataType::Date64 => append_timestamp!(array, column, Date64Type),
+        DataType::Timestamp(unit, None) => match unit {
+            TimeUnit::Second => append_timestamp!(array, column, TimestampSecondType),
+            TimeUnit::Millisecond => append_timestamp!(array, column, TimestampMillisecondType),
+            TimeUnit::Microsecond => append_timestamp!(array, column, TimestampMicrosecondType),
+            TimeUnit::Nanosecond => append_timestamp!(array, column, TimestampNanosecondType),
+        },
+        DataType::Dictionary(_, value_type) => {
+            let plain = arrow::compute::cast(array, value_type)?;
+            append_text(plain.as_ref(), column)?;
+        }
+        _ => {
+            let options = FormatOptions::default()
+                .with_null("")
+                .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%:z"));
+            let formatter = ArrayFormatter::try_new(array, &options)?;
+            for i in 0..array.len() {
+                if array.is_null(i) {
+                    column.push(None);
+                } else {
+                    let value = formatter.value(i);
+                    column.push_display(value);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn append_floats(values: impl Iterator<Item = Option<f64>>, column: &mut TextColumn) {
+    for v in values {
+        match v {
+            Some(f) if !f.is_nan() => column.push_with(|s| write_float(s, f)),
+            _ => column.push(None),
+        }
+    }
+}
+
+impl TextColumn {
+    fn extend_opt<'a>(&mut self, values: impl Iterator<Item = Option<&'a str>>) {
+        for v in values {
+            self.push(v);
+        }
+    }
+}
