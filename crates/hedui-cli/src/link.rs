@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use hedui_linkage::comparison::ComparisonKind;
 use hedui_linkage::job::{JobOptions, JobOutput, Stage, run_observed};
 use hedui_linkage::model::Model;
-use hedui_linkage::record::InputRecord;
+use hedui_linkage::record::RecordRef;
 use hedui_linkage::train::TrainSettings;
 use hedui_tabular::{
     ColumnType, Field, TableWriter, Value, parse_mapping, read_headers, read_table, recognise,
@@ -86,8 +86,51 @@ pub struct DedupeArgs {
 #[error("{0}")]
 pub struct InputProblem(pub String);
 
-/// Reads one input file into records.
-fn load(path: &Path, common: &CommonArgs) -> Result<(Vec<InputRecord>, usize)> {
+/// An input file's identity columns, read once and handed to the engine by reference: no
+/// per-record copies of millions of strings.
+struct FileRecords {
+    table: hedui_tabular::Table,
+    /// Index into `table.columns` of each field, in [`FIELDS`] order.
+    columns: [Option<usize>; 8],
+    /// Row numbers as text, when the file has no record-id column.
+    row_ids: Vec<String>,
+    /// Rows that could not be read.
+    bad_rows: usize,
+}
+
+const FIELDS: [Field; 8] = [
+    Field::RecordId,
+    Field::Name,
+    Field::FormerName,
+    Field::IdNumber,
+    Field::BirthDate,
+    Field::Gender,
+    Field::Address,
+    Field::Phone,
+];
+
+impl hedui_linkage::record::RecordSource for FileRecords {
+    fn len(&self) -> usize {
+        self.table.num_rows()
+    }
+
+    fn get(&self, i: usize) -> RecordRef<'_> {
+        let v = |k: usize| self.columns[k].and_then(|c| self.table.columns.get(c)).and_then(|c| c.get(i));
+        RecordRef {
+            record_id: v(0).or_else(|| self.row_ids.get(i).map(String::as_str)).unwrap_or(""),
+            name: v(1),
+            former_name: v(2),
+            id_number: v(3),
+            birth_date: v(4),
+            gender: v(5),
+            address: v(6),
+            phone: v(7),
+        }
+    }
+}
+
+/// Reads one input file.
+fn load(path: &Path, common: &CommonArgs) -> Result<FileRecords> {
     let overrides: Vec<(Field, String)> = common
         .map
         .iter()
@@ -99,53 +142,25 @@ fn load(path: &Path, common: &CommonArgs) -> Result<(Vec<InputRecord>, usize)> {
     let wanted = map.columns();
     let table = read_table(path, Some(&wanted)).map_err(|e| InputProblem(e.to_string()))?;
     if table.num_rows() == 0 {
-        return Err(InputProblem(format!(
-            "{}: the file has a header but no rows",
-            path.display()
-        ))
-        .into());
+        return Err(InputProblem(format!("{}: the file has a header but no rows", path.display())).into());
     }
     for bad in table.bad_rows.iter().take(5) {
         tracing::warn!(file = %path.display(), line = bad.line, reason = %bad.reason, "row not read");
     }
-    let column = |field: Field| -> Option<&hedui_tabular::TextColumn> {
-        map.get(field)
-            .and_then(|src| wanted.iter().position(|w| *w == src))
-            .and_then(|i| table.columns.get(i))
+    if table.bad_rows.len() > 5 {
+        tracing::warn!(file = %path.display(), rows = table.bad_rows.len(), "rows not read in all");
+    }
+    let columns = FIELDS.map(|f| map.get(f).and_then(|src| wanted.iter().position(|w| *w == src)));
+    let row_ids = if columns[0].is_none() {
+        (0..table.num_rows())
+            .map(|i| table.row_numbers.get(i).map_or(i as u64 + 1, |r| *r).to_string())
+            .collect()
+    } else {
+        Vec::new()
     };
-    let (rid, name, former, id, dob, gender, address, phone) = (
-        column(Field::RecordId),
-        column(Field::Name),
-        column(Field::FormerName),
-        column(Field::IdNumber),
-        column(Field::BirthDate),
-        column(Field::Gender),
-        column(Field::Address),
-        column(Field::Phone),
-    );
-    let get = |c: Option<&hedui_tabular::TextColumn>, i: usize| {
-        c.and_then(|c| c.get(i)).map(str::to_owned)
-    };
-    let records = (0..table.num_rows())
-        .map(|i| InputRecord {
-            record_id: get(rid, i).unwrap_or_else(|| {
-                table
-                    .row_numbers
-                    .get(i)
-                    .map_or(i as u64 + 1, |r| *r)
-                    .to_string()
-            }),
-            name: get(name, i),
-            former_name: get(former, i),
-            id_number: get(id, i),
-            birth_date: get(dob, i),
-            gender: get(gender, i),
-            address: get(address, i),
-            phone: get(phone, i),
-        })
-        .collect();
     tracing::info!(target: "audit", action = "read_personal_data", purpose = "ad-hoc linkage", file = %path.display(), rows = table.num_rows(), "personal data read");
-    Ok((records, table.bad_rows.len()))
+    let bad_rows = table.bad_rows.len();
+    Ok(FileRecords { table, columns, row_ids, bad_rows })
 }
 
 fn options(common: &CommonArgs) -> Result<JobOptions> {
@@ -263,8 +278,8 @@ impl StageClock {
 
     fn run(
         &mut self,
-        left: &[InputRecord],
-        right: Option<&[InputRecord]>,
+        left: &FileRecords,
+        right: Option<&FileRecords>,
         opts: &JobOptions,
     ) -> JobOutput {
         run_observed(left, right, opts, &mut |s| self.mark(s))
@@ -354,7 +369,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn link(a: LinkArgs) -> Result<()> {
     let started = Instant::now();
     let opts = options(&a.common)?;
-    let (left, bad_l) = load(&a.left, &a.common)?;
+    let left = load(&a.left, &a.common)?;
+    let bad_l = left.bad_rows;
     let dedupe = same_file(&a.left, &a.right);
     let right = if dedupe {
         None
@@ -366,7 +382,7 @@ pub fn link(a: LinkArgs) -> Result<()> {
         let l = hedui_linkage::record::prepare(&left, &mut strings, None);
         let r = right
             .as_ref()
-            .map(|(r, _)| hedui_linkage::record::prepare(r, &mut strings, None))
+            .map(|r| hedui_linkage::record::prepare(r, &mut strings, None))
             .unwrap_or_default();
         let blocking = opts
             .model
@@ -380,7 +396,7 @@ pub fn link(a: LinkArgs) -> Result<()> {
     let load_secs = started.elapsed().as_secs_f64();
     let mut clock = StageClock::default();
     clock.seconds.push(("read".into(), load_secs));
-    let out = clock.run(&left, right.as_ref().map(|(r, _)| r.as_slice()), &opts);
+    let out = clock.run(&left, right.as_ref(), &opts);
     drop(left);
     drop(right);
     let t = Instant::now();
@@ -401,7 +417,8 @@ pub fn link(a: LinkArgs) -> Result<()> {
 pub fn dedupe(a: DedupeArgs) -> Result<()> {
     let started = Instant::now();
     let opts = options(&a.common)?;
-    let (records, bad) = load(&a.input, &a.common)?;
+    let records = load(&a.input, &a.common)?;
+    let bad = records.bad_rows;
     if a.common.blocking_report {
         let mut strings = hedui_linkage::record::Interner::new();
         let l = hedui_linkage::record::prepare(&records, &mut strings, None);

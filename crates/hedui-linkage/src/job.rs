@@ -8,7 +8,7 @@ use crate::blocking::BlockingReport;
 use crate::cluster::{ClusterInput, ClusterSettings, Edge, cluster};
 use crate::model::Model;
 use crate::predict::{ScoredPair, choose_threshold, predict};
-use crate::record::{IdQuality, InputRecord, Interner, Records, prepare};
+use crate::record::{IdQuality, InputRecord, Interner, RecordSource, Records, prepare};
 use crate::train::{TrainSettings, train_unsupervised};
 
 /// Options of a job.
@@ -87,9 +87,9 @@ pub fn run(left: &[InputRecord], right: Option<&[InputRecord]>, options: &JobOpt
 }
 
 /// [`run`], telling `on_stage` as each stage starts.
-pub fn run_observed(
-    left: &[InputRecord],
-    right: Option<&[InputRecord]>,
+pub fn run_observed<S: RecordSource + ?Sized>(
+    left: &S,
+    right: Option<&S>,
     options: &JobOptions,
     on_stage: &mut dyn FnMut(Stage),
 ) -> JobOutput {

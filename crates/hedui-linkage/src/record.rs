@@ -34,6 +34,80 @@ pub struct InputRecord {
     pub phone: Option<String>,
 }
 
+/// One record's identity fields, borrowed (from an [`InputRecord`] or straight from the
+/// columns of a file, so that millions of records need not be copied into owned strings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The record's id in its source.
+    pub record_id: &'a str,
+    /// Name.
+    pub name: Option<&'a str>,
+    /// Former name.
+    pub former_name: Option<&'a str>,
+    /// ID number.
+    pub id_number: Option<&'a str>,
+    /// Birth date.
+    pub birth_date: Option<&'a str>,
+    /// Gender.
+    pub gender: Option<&'a str>,
+    /// Address.
+    pub address: Option<&'a str>,
+    /// Phone.
+    pub phone: Option<&'a str>,
+}
+
+/// Anything that can hand out records by index.
+pub trait RecordSource: Sync {
+    /// Number of records.
+    fn len(&self) -> usize;
+    /// Record `i` (`i < len()`).
+    fn get(&self, i: usize) -> RecordRef<'_>;
+    /// True if there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RecordSource for [InputRecord] {
+    fn len(&self) -> usize {
+        <[InputRecord]>::len(self)
+    }
+
+    fn get(&self, i: usize) -> RecordRef<'_> {
+        let r = &self[i];
+        RecordRef {
+            record_id: &r.record_id,
+            name: r.name.as_deref(),
+            former_name: r.former_name.as_deref(),
+            id_number: r.id_number.as_deref(),
+            birth_date: r.birth_date.as_deref(),
+            gender: r.gender.as_deref(),
+            address: r.address.as_deref(),
+            phone: r.phone.as_deref(),
+        }
+    }
+}
+
+impl<const N: usize> RecordSource for [InputRecord; N] {
+    fn len(&self) -> usize {
+        N
+    }
+
+    fn get(&self, i: usize) -> RecordRef<'_> {
+        RecordSource::get(self.as_slice(), i)
+    }
+}
+
+impl RecordSource for Vec<InputRecord> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn get(&self, i: usize) -> RecordRef<'_> {
+        RecordSource::get(self.as_slice(), i)
+    }
+}
+
 /// Interned strings: equal strings get equal ids across both sides of a link job. Id 0 is
 /// reserved for "missing".
 #[derive(Debug, Clone, Default)]
@@ -177,13 +251,12 @@ pub fn date_of(days_since_epoch: i32) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days_since_epoch + 719_163)
 }
 
-fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
-    let stated_gender = r.gender.as_deref().and_then(parse_gender);
+fn standardise(r: RecordRef<'_>, ctx: &DateContext) -> Std {
+    let stated_gender = r.gender.and_then(parse_gender);
     let stated_dob = r
         .birth_date
-        .as_deref()
         .and_then(|d| parse_date(d, ctx).date);
-    let id = r.id_number.as_deref().map(|raw| {
+    let id = r.id_number.map(|raw| {
         parse_id_with(
             raw,
             &IdContext {
@@ -212,7 +285,7 @@ fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
             id_quality = IdQuality::Invalid;
         }
     }
-    let (name_raw, name, wildcard, pinyin, surname_pinyin) = match r.name.as_deref() {
+    let (name_raw, name, wildcard, pinyin, surname_pinyin) = match r.name {
         Some(raw) => {
             let n = standardize_name(raw);
             let cleaned: String = hedui_identity::text::nfkc(raw)
@@ -234,7 +307,6 @@ fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
     };
     let former = r
         .former_name
-        .as_deref()
         .map(|f| standardize_name(f).standardized)
         .unwrap_or_default();
     let dob = stated_dob.or(id_dob).map_or(NO_DATE, days);
@@ -243,7 +315,7 @@ fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
         Some(Gender::Female) => 2,
         None => 0,
     };
-    let (township, village, address) = match r.address.as_deref() {
+    let (township, village, address) = match r.address {
         Some(a) => {
             let p = parse_address(a);
             (
@@ -256,12 +328,11 @@ fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
     };
     let phone = r
         .phone
-        .as_deref()
         .and_then(|p| parse_phone(p, Some("0722")).normalized)
         .and_then(|p| p.replace('-', "").parse().ok())
         .unwrap_or(0);
     Std {
-        record_id: r.record_id.clone(),
+        record_id: r.record_id.to_owned(),
         id18,
         id_quality,
         id_was15,
@@ -283,8 +354,8 @@ fn standardise(r: &InputRecord, ctx: &DateContext) -> Std {
 /// Standardises records (in parallel) and interns their strings into `interner`.
 ///
 /// `reference` is the date "today" for validation (no clock is read here).
-pub fn prepare(
-    records: &[InputRecord],
+pub fn prepare<S: RecordSource + ?Sized>(
+    records: &S,
     interner: &mut Interner,
     reference: Option<NaiveDate>,
 ) -> Records {
@@ -292,27 +363,36 @@ pub fn prepare(
         reference,
         allow_excel_serial: true,
     };
-    let std: Vec<Std> = records.par_iter().map(|r| standardise(r, &ctx)).collect();
+    let n = records.len();
     let mut out = Records::default();
-    let n = std.len();
     out.record_id.reserve(n);
-    for s in std {
-        out.record_id.push(s.record_id);
-        out.id18.push(s.id18);
-        out.id_quality.push(s.id_quality);
-        out.id_was15.push(s.id_was15);
-        out.name_raw.push(interner.intern(&s.name_raw));
-        out.name.push(interner.intern(&s.name));
-        out.name_wildcard.push(s.wildcard);
-        out.pinyin.push(interner.intern(&s.pinyin));
-        out.surname_pinyin.push(interner.intern(&s.surname_pinyin));
-        out.former_name.push(interner.intern(&s.former));
-        out.dob.push(s.dob);
-        out.gender.push(s.gender);
-        out.township.push(s.township);
-        out.village.push(interner.intern(&s.village));
-        out.address.push(interner.intern(&s.address));
-        out.phone.push(s.phone);
+    // Standardise in fixed-size chunks (in parallel within a chunk) and intern each chunk as it
+    // is done, so that the intermediate strings of only one chunk are alive at a time.
+    const CHUNK: usize = 1 << 16;
+    for start in (0..n).step_by(CHUNK) {
+        let end = (start + CHUNK).min(n);
+        let std: Vec<Std> = (start..end)
+            .into_par_iter()
+            .map(|i| standardise(records.get(i), &ctx))
+            .collect();
+        for s in std {
+            out.record_id.push(s.record_id);
+            out.id18.push(s.id18);
+            out.id_quality.push(s.id_quality);
+            out.id_was15.push(s.id_was15);
+            out.name_raw.push(interner.intern(&s.name_raw));
+            out.name.push(interner.intern(&s.name));
+            out.name_wildcard.push(s.wildcard);
+            out.pinyin.push(interner.intern(&s.pinyin));
+            out.surname_pinyin.push(interner.intern(&s.surname_pinyin));
+            out.former_name.push(interner.intern(&s.former));
+            out.dob.push(s.dob);
+            out.gender.push(s.gender);
+            out.township.push(s.township);
+            out.village.push(interner.intern(&s.village));
+            out.address.push(interner.intern(&s.address));
+            out.phone.push(s.phone);
+        }
     }
     out
 }
