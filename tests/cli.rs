@@ -119,3 +119,248 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data-samples/city-3000");
+
+fn sample(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(SAMPLE).join(path)
+}
+
+fn link(args: &[&std::ffi::OsStr], threads: &str) -> std::process::Output {
+    hedui()
+        .arg("link")
+        .args(args)
+        .env("RAYON_NUM_THREADS", threads)
+        .output()
+        .expect("hedui runs")
+}
+
+#[test]
+fn link_output_is_identical_at_one_and_two_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let left = sample("snapshot-1/renshe/contributions.csv");
+    let right = sample("snapshot-1/zhujian/housing_fund.parquet");
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("links-{threads}.csv"));
+        let run = link(
+            &[
+                "--left".as_ref(),
+                left.as_os_str(),
+                "--right".as_ref(),
+                right.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ],
+            threads,
+        );
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        outputs.push(std::fs::read(&out).expect("links written"));
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "output differs between 1 and 2 threads"
+    );
+    let text = String::from_utf8(outputs.swap_remove(0)).expect("UTF-8");
+    let header = text
+        .lines()
+        .next()
+        .expect("header")
+        .trim_start_matches('\u{feff}');
+    assert_eq!(
+        header,
+        "left_id,right_id,match_probability,match_weight,gamma_id_number,gamma_name,gamma_birth_date,gamma_gender,gamma_address,gamma_phone"
+    );
+    assert!(text.lines().count() > 50, "links found");
+}
+
+/// The links between the 人社 contributions and the 民政 roster members of the sample city are
+/// checked against its ground truth: record ids name the same person.
+#[test]
+fn link_finds_true_pairs_on_the_sample_city() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("links.parquet");
+    let left = sample("snapshot-1/renshe/pensions.csv");
+    let right = sample("snapshot-1/minzheng/members.csv");
+    let run = link(
+        &[
+            "--left".as_ref(),
+            left.as_os_str(),
+            "--right".as_ref(),
+            right.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        "2",
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let links = hedui_tabular::read_table(&out, None).expect("links parquet");
+    let truth =
+        hedui_tabular::read_table(sample("truth/record_persons.parquet"), None).expect("truth");
+    let col = |t: &hedui_tabular::Table, n: &str| t.column(n).expect("column").clone();
+    let (snap, ds, rid, pid) = (
+        col(&truth, "snapshot"),
+        col(&truth, "dataset"),
+        col(&truth, "record_id"),
+        col(&truth, "person_id"),
+    );
+    let mut person = std::collections::HashMap::new();
+    for i in 0..truth.num_rows() {
+        if snap.get(i) == Some("snapshot-1") {
+            person.insert(
+                (ds.get(i).unwrap_or(""), rid.get(i).unwrap_or("")),
+                pid.get(i).unwrap_or(""),
+            );
+        }
+    }
+    let (l, r) = (col(&links, "left_id"), col(&links, "right_id"));
+    let mut correct = 0;
+    for i in 0..links.num_rows() {
+        let a = person.get(&("renshe/pensions", l.get(i).unwrap_or("")));
+        let b = person.get(&("minzheng/members", r.get(i).unwrap_or("")));
+        correct += usize::from(a.is_some() && a == b);
+    }
+    assert!(links.num_rows() > 10);
+    assert_eq!(
+        correct,
+        links.num_rows(),
+        "every link joins the same person"
+    );
+}
+
+#[test]
+fn same_file_deduplicates_without_self_pairs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sample("snapshot-1/renshe/contributions.csv");
+    let out = dir.path().join("pairs.csv");
+    let run = link(
+        &[
+            "--left".as_ref(),
+            input.as_os_str(),
+            "--right".as_ref(),
+            input.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        "2",
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&out).expect("pairs");
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().skip(1) {
+        let mut f = line.split(',');
+        let (a, b) = (f.next().expect("left"), f.next().expect("right"));
+        assert_ne!(a, b, "no self pairs");
+        let key = if a < b { (a, b) } else { (b, a) };
+        assert!(seen.insert(key), "each unordered pair once: {a} {b}");
+    }
+    // Contributions hold one row per person and month: deduplication finds many pairs.
+    assert!(seen.len() > 100);
+}
+
+#[test]
+fn dedupe_writes_clusters_and_models_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sample("snapshot-1/renshe/contributions.csv");
+    let out = dir.path().join("clusters.csv");
+    let model = dir.path().join("model.json");
+    let run = hedui()
+        .args(["dedupe", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .arg("--save-model")
+        .arg(&model)
+        .output()
+        .expect("hedui runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&out).expect("clusters");
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|h| h.ends_with("record_id,cluster_id"))
+    );
+    let rows = text.lines().count() - 1;
+    let clusters: std::collections::HashSet<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    assert!(
+        clusters.len() < rows,
+        "records of one person share a cluster"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&model).expect("model")).expect("JSON");
+    assert_eq!(json["format"], "hedui-linkage-model");
+    // The saved model is used as given.
+    let again = dir.path().join("again.csv");
+    let run = hedui()
+        .args(["dedupe", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&again)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .expect("hedui runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&out).expect("first"),
+        std::fs::read(&again).expect("second")
+    );
+}
+
+#[test]
+fn unusable_inputs_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = sample("snapshot-1/minzheng/members.csv");
+    let no_identity = dir.path().join("no-identity.csv");
+    std::fs::write(&no_identity, "a,b\n1,2\n").expect("write");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").expect("write");
+    let header_only = dir.path().join("header-only.csv");
+    std::fs::write(&header_only, "姓名,身份证号\n").expect("write");
+    let unknown = dir.path().join("data.docx");
+    std::fs::write(&unknown, "x").expect("write");
+    let missing = dir.path().join("missing.csv");
+    let out = dir.path().join("out.csv");
+    for bad in [&no_identity, &empty, &header_only, &unknown, &missing] {
+        let run = link(
+            &[
+                "--left".as_ref(),
+                bad.as_os_str(),
+                "--right".as_ref(),
+                good.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ],
+            "1",
+        );
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{}: {stderr}", bad.display());
+        let name = bad.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(stderr.contains(name), "the message names {name}: {stderr}");
+        assert!(!out.exists(), "no output for unusable input");
+    }
+}

@@ -115,9 +115,15 @@ impl hedui_linkage::record::RecordSource for FileRecords {
     }
 
     fn get(&self, i: usize) -> RecordRef<'_> {
-        let v = |k: usize| self.columns[k].and_then(|c| self.table.columns.get(c)).and_then(|c| c.get(i));
+        let v = |k: usize| {
+            self.columns[k]
+                .and_then(|c| self.table.columns.get(c))
+                .and_then(|c| c.get(i))
+        };
         RecordRef {
-            record_id: v(0).or_else(|| self.row_ids.get(i).map(String::as_str)).unwrap_or(""),
+            record_id: v(0)
+                .or_else(|| self.row_ids.get(i).map(String::as_str))
+                .unwrap_or(""),
             name: v(1),
             former_name: v(2),
             id_number: v(3),
@@ -142,7 +148,11 @@ fn load(path: &Path, common: &CommonArgs) -> Result<FileRecords> {
     let wanted = map.columns();
     let table = read_table(path, Some(&wanted)).map_err(|e| InputProblem(e.to_string()))?;
     if table.num_rows() == 0 {
-        return Err(InputProblem(format!("{}: the file has a header but no rows", path.display())).into());
+        return Err(InputProblem(format!(
+            "{}: the file has a header but no rows",
+            path.display()
+        ))
+        .into());
     }
     for bad in table.bad_rows.iter().take(5) {
         tracing::warn!(file = %path.display(), line = bad.line, reason = %bad.reason, "row not read");
@@ -150,17 +160,31 @@ fn load(path: &Path, common: &CommonArgs) -> Result<FileRecords> {
     if table.bad_rows.len() > 5 {
         tracing::warn!(file = %path.display(), rows = table.bad_rows.len(), "rows not read in all");
     }
-    let columns = FIELDS.map(|f| map.get(f).and_then(|src| wanted.iter().position(|w| *w == src)));
+    let columns = FIELDS.map(|f| {
+        map.get(f)
+            .and_then(|src| wanted.iter().position(|w| *w == src))
+    });
     let row_ids = if columns[0].is_none() {
         (0..table.num_rows())
-            .map(|i| table.row_numbers.get(i).map_or(i as u64 + 1, |r| *r).to_string())
+            .map(|i| {
+                table
+                    .row_numbers
+                    .get(i)
+                    .map_or(i as u64 + 1, |r| *r)
+                    .to_string()
+            })
             .collect()
     } else {
         Vec::new()
     };
     tracing::info!(target: "audit", action = "read_personal_data", purpose = "ad-hoc linkage", file = %path.display(), rows = table.num_rows(), "personal data read");
     let bad_rows = table.bad_rows.len();
-    Ok(FileRecords { table, columns, row_ids, bad_rows })
+    Ok(FileRecords {
+        table,
+        columns,
+        row_ids,
+        bad_rows,
+    })
 }
 
 fn options(common: &CommonArgs) -> Result<JobOptions> {

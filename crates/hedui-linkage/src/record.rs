@@ -253,9 +253,7 @@ pub fn date_of(days_since_epoch: i32) -> Option<NaiveDate> {
 
 fn standardise(r: RecordRef<'_>, ctx: &DateContext) -> Std {
     let stated_gender = r.gender.and_then(parse_gender);
-    let stated_dob = r
-        .birth_date
-        .and_then(|d| parse_date(d, ctx).date);
+    let stated_dob = r.birth_date.and_then(|d| parse_date(d, ctx).date);
     let id = r.id_number.map(|raw| {
         parse_id_with(
             raw,

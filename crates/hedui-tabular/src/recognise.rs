@@ -435,6 +435,20 @@ pub fn recognise(
         if hits.is_empty() {
             hits = exact(field.fallback_aliases());
         }
+        if hits.is_empty() && field == Field::RecordId {
+            // Department exports name their key `<thing>编号`, `…流水号` or `…账号`
+            // (成员编号, 待遇编号, 住院流水号, 个人账号); the first such column is the record's own
+            // key in every export we know (foreign keys such as 家庭编号 come after it).
+            if let Some(i) = normalised.iter().enumerate().position(|(i, h)| {
+                !taken[i]
+                    && ["编号", "流水号", "账号"]
+                        .iter()
+                        .any(|suffix| h.ends_with(suffix))
+            }) {
+                hits.push(i);
+                how = " (guessed from the header's ending)";
+            }
+        }
         if hits.is_empty() {
             for (i, h) in normalised.iter().enumerate() {
                 if taken[i] {
