@@ -5,7 +5,7 @@
 //! covers it (Splink's approach), so no global set of seen pairs is needed. Blocks whose pair
 //! count exceeds a cap are skipped and reported, never silently.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -230,17 +230,40 @@ impl Default for Blocking {
     }
 }
 
-/// Key → record indices, for one side and one rule.
-fn key_index(recs: &Records, rule: BlockingRule) -> HashMap<u64, Vec<u32>> {
-    let keys: Vec<(u64, u32)> = (0..recs.len())
-        .into_par_iter()
-        .filter_map(|i| rule.key(recs, i).map(|k| (k, i as u32)))
-        .collect();
-    let mut map: HashMap<u64, Vec<u32>> = HashMap::with_capacity(keys.len());
-    for (k, i) in keys {
-        map.entry(k).or_default().push(i);
+/// Records grouped by key: sorted `(key, record)` entries and, per key, its run in them.
+/// One allocation for the entries and one for the map, whatever the number of keys.
+struct KeyIndex {
+    entries: Vec<(u64, u32)>,
+    runs: HashMap<u64, (u32, u32)>,
+}
+
+impl KeyIndex {
+    fn build(recs: &Records, rule: BlockingRule) -> KeyIndex {
+        let mut entries: Vec<(u64, u32)> = (0..recs.len())
+            .into_par_iter()
+            .filter_map(|i| rule.key(recs, i).map(|k| (k, i as u32)))
+            .collect();
+        entries.par_sort_unstable();
+        let mut runs = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut start = 0usize;
+        while start < entries.len() {
+            let key = entries[start].0;
+            let mut end = start + 1;
+            while end < entries.len() && entries[end].0 == key {
+                end += 1;
+            }
+            runs.insert(key, (start as u32, (end - start) as u32));
+            start = end;
+        }
+        KeyIndex { entries, runs }
     }
-    map
+
+    fn get(&self, key: u64) -> &[(u64, u32)] {
+        match self.runs.get(&key) {
+            Some(&(s, n)) => &self.entries[s as usize..(s + n) as usize],
+            None => &[],
+        }
+    }
 }
 
 impl Blocking {
@@ -290,6 +313,104 @@ impl Blocking {
         (all, report)
     }
 
+    /// Left × right pairs sharing a key. Only the smaller side is indexed; the larger one is
+    /// streamed past it (a 100k-record file against a 2M-record register indexes 100k keys).
+    fn join(
+        &self,
+        rule: BlockingRule,
+        left: &Records,
+        right: &Records,
+        rr: &mut RuleReport,
+    ) -> Vec<(u32, u32)> {
+        let small_is_left = left.len() <= right.len();
+        let (small, big) = if small_is_left {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        let index = KeyIndex::build(small, rule);
+        // Keys of the larger side that meet the index, with their block sizes.
+        let hits: Vec<(u64, u32)> = (0..big.len())
+            .into_par_iter()
+            .filter_map(|j| {
+                let k = rule.key(big, j)?;
+                index.runs.contains_key(&k).then_some((k, j as u32))
+            })
+            .collect();
+        let mut big_count: HashMap<u64, u64> = HashMap::default();
+        for (k, _) in &hits {
+            *big_count.entry(*k).or_default() += 1;
+        }
+        let mut sizes: Vec<(u64, u32, u32)> = big_count
+            .iter()
+            .map(|(k, &nb)| {
+                let ns = index.get(*k).len() as u64;
+                let (nl, nr) = if small_is_left { (ns, nb) } else { (nb, ns) };
+                (ns * nb, nl as u32, nr as u32)
+            })
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for &(n, _, _) in &sizes {
+            if n > self.max_block_pairs {
+                rr.skipped_blocks += 1;
+                rr.skipped_pairs += n;
+            }
+        }
+        sizes.truncate(5);
+        rr.largest_blocks = sizes;
+        let cap = self.max_block_pairs;
+        hits.into_par_iter()
+            .flat_map_iter(|(k, j)| {
+                let block = index.get(k);
+                let too_big = block.len() as u64 * big_count.get(&k).copied().unwrap_or(0) > cap;
+                let run = if too_big { &[][..] } else { block };
+                run.iter()
+                    .map(move |&(_, i)| if small_is_left { (i, j) } else { (j, i) })
+            })
+            .collect()
+    }
+
+    /// Pairs within one file sharing a key, each unordered pair once with `l < r`.
+    fn self_join(
+        &self,
+        rule: BlockingRule,
+        recs: &Records,
+        rr: &mut RuleReport,
+    ) -> Vec<(u32, u32)> {
+        let index = KeyIndex::build(recs, rule);
+        let mut sizes: Vec<(u64, u32, u32)> = Vec::new();
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        let e = &index.entries;
+        while start < e.len() {
+            let mut end = start + 1;
+            while end < e.len() && e[end].0 == e[start].0 {
+                end += 1;
+            }
+            let n = (end - start) as u64;
+            let pairs = n * (n - 1) / 2;
+            if pairs > 0 {
+                sizes.push((pairs, n as u32, n as u32));
+                if pairs > self.max_block_pairs {
+                    rr.skipped_blocks += 1;
+                    rr.skipped_pairs += pairs;
+                } else {
+                    for a in start..end {
+                        for b in a + 1..end {
+                            let (x, y) = (e[a].1, e[b].1);
+                            out.push((x.min(y), x.max(y)));
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes.truncate(5);
+        rr.largest_blocks = sizes;
+        out
+    }
+
     /// All pairs one rule proposes (without dropping earlier rules' pairs), sorted and unique.
     pub fn rule_pairs(
         &self,
@@ -304,64 +425,25 @@ impl Blocking {
         };
         let mut pairs: Vec<(u32, u32)> = if rule == BlockingRule::IdOneEdit {
             one_edit_pairs(left, right, dedupe)
+        } else if dedupe {
+            self.self_join(rule, left, &mut rr)
         } else {
-            let ri = key_index(right, rule);
-            let li_owned;
-            let li = if dedupe {
-                &ri
-            } else {
-                li_owned = key_index(left, rule);
-                &li_owned
-            };
-            let mut blocks: Vec<(&u64, &Vec<u32>)> = li.iter().collect();
-            blocks.sort_unstable_by_key(|(k, _)| **k);
-            let mut sizes: Vec<(u64, u32, u32)> = Vec::new();
-            let mut out = Vec::new();
-            for (key, ls) in blocks {
-                let Some(rs) = ri.get(key) else { continue };
-                let n = if dedupe {
-                    (ls.len() as u64) * (ls.len() as u64 - 1) / 2
-                } else {
-                    ls.len() as u64 * rs.len() as u64
-                };
-                if n == 0 {
-                    continue;
-                }
-                sizes.push((n, ls.len() as u32, rs.len() as u32));
-                if n > self.max_block_pairs {
-                    rr.skipped_blocks += 1;
-                    rr.skipped_pairs += n;
-                    continue;
-                }
-                for (a, &l) in ls.iter().enumerate() {
-                    if dedupe {
-                        for &r in &ls[a + 1..] {
-                            out.push((l.min(r), l.max(r)));
-                        }
-                    } else {
-                        for &r in rs {
-                            out.push((l, r));
-                        }
-                    }
-                }
-            }
-            sizes.sort_unstable_by(|a, b| b.cmp(a));
-            sizes.truncate(5);
-            rr.largest_blocks = sizes;
-            out.retain(|&(l, r)| rule.fields_equal(left, l as usize, right, r as usize));
-            out
+            self.join(rule, left, right, &mut rr)
         };
+        pairs.retain(|&(l, r)| rule.fields_equal(left, l as usize, right, r as usize));
         pairs.par_sort_unstable();
         pairs.dedup();
         (pairs, rr)
     }
 }
 
-/// Pairs where one side's invalid number is one edit from the other side's number: every
-/// neighbour of an invalid number is looked up in the other side's exact index.
+/// Pairs where one number fails its check character and is one edit (a substitution or an
+/// adjacent transposition) from the other. Only the smaller side is indexed: its exact numbers,
+/// and the neighbours of its invalid numbers; the larger side is streamed against both (its
+/// own invalid numbers enumerate their neighbours into the small exact index).
 fn one_edit_pairs(left: &Records, right: &Records, dedupe: bool) -> Vec<(u32, u32)> {
-    let index = |recs: &Records| -> HashMap<[u8; 18], Vec<u32>> {
-        let mut m: HashMap<[u8; 18], Vec<u32>> = HashMap::new();
+    let exact_index = |recs: &Records| -> HashMap<[u8; 18], Vec<u32>> {
+        let mut m: HashMap<[u8; 18], Vec<u32>> = HashMap::default();
         for i in 0..recs.len() {
             if recs.id_quality[i] != IdQuality::Missing {
                 m.entry(recs.id18[i]).or_default().push(i as u32);
@@ -369,38 +451,68 @@ fn one_edit_pairs(left: &Records, right: &Records, dedupe: bool) -> Vec<(u32, u3
         }
         m
     };
-    let probe =
-        |from: &Records, into: &HashMap<[u8; 18], Vec<u32>>, flip: bool| -> Vec<(u32, u32)> {
-            (0..from.len())
-                .into_par_iter()
-                .filter(|&i| from.id_quality[i] == IdQuality::Invalid)
-                .flat_map_iter(|i| {
-                    let mut found = Vec::new();
-                    for n in neighbours(&from.id18[i]) {
-                        if let Some(js) = into.get(&n) {
-                            for &j in js {
-                                found.push(if flip { (j, i as u32) } else { (i as u32, j) });
-                            }
-                        }
+    // From each invalid number of `from`, its neighbours found in `into`.
+    let probe = |from: &Records, into: &HashMap<[u8; 18], Vec<u32>>| -> Vec<(u32, u32)> {
+        (0..from.len())
+            .into_par_iter()
+            .filter(|&i| from.id_quality[i] == IdQuality::Invalid)
+            .flat_map_iter(|i| {
+                let mut found = Vec::new();
+                for n in neighbours(&from.id18[i]) {
+                    if let Some(js) = into.get(&n) {
+                        found.extend(js.iter().map(|&j| (i as u32, j)));
                     }
-                    found
-                })
-                .collect()
-        };
+                }
+                found
+            })
+            .collect()
+    };
     if dedupe {
-        let idx = index(left);
-        probe(left, &idx, false)
+        let idx = exact_index(left);
+        return probe(left, &idx)
             .into_iter()
             .filter(|(a, b)| a != b)
             .map(|(a, b)| (a.min(b), a.max(b)))
-            .collect()
-    } else {
-        let ri = index(right);
-        let li = index(left);
-        let mut v = probe(left, &ri, false);
-        v.extend(probe(right, &li, true));
-        v
+            .collect();
     }
+    let small_is_left = left.len() <= right.len();
+    let (small, big) = if small_is_left {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    let orient = |s: u32, b: u32| if small_is_left { (s, b) } else { (b, s) };
+    let small_exact = exact_index(small);
+    // Big side's invalid numbers → small side's numbers.
+    let mut out: Vec<(u32, u32)> = probe(big, &small_exact)
+        .into_iter()
+        .map(|(b, s)| orient(s, b))
+        .collect();
+    // Small side's invalid numbers: their neighbours, looked up by the big side's numbers.
+    let mut neighbour_index: HashMap<[u8; 18], Vec<u32>> = HashMap::default();
+    for i in 0..small.len() {
+        if small.id_quality[i] == IdQuality::Invalid {
+            for n in neighbours(&small.id18[i]) {
+                neighbour_index.entry(n).or_default().push(i as u32);
+            }
+        }
+    }
+    if !neighbour_index.is_empty() {
+        out.extend(
+            (0..big.len())
+                .into_par_iter()
+                .filter(|&j| big.id_quality[j] != IdQuality::Missing)
+                .flat_map_iter(|j| {
+                    neighbour_index
+                        .get(&big.id18[j])
+                        .into_iter()
+                        .flatten()
+                        .map(move |&s| orient(s, j as u32))
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Prediction: score every candidate pair, choose a threshold, cluster, evaluate.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -265,7 +265,7 @@ pub fn evaluate(
 }
 
 fn count_true_pairs(left: &[Option<u32>], right: &[Option<u32>], dedupe: bool) -> u64 {
-    let mut lc: HashMap<u32, u64> = HashMap::new();
+    let mut lc: HashMap<u32, u64> = HashMap::default();
     for p in left.iter().flatten() {
         *lc.entry(*p).or_default() += 1;
     }

@@ -2,7 +2,7 @@
 //! and stored column by column in compact form (interned strings, fixed-size ID numbers, dates
 //! as day numbers), so that comparing a pair touches a few cache lines.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::{Datelike, NaiveDate};
 use hedui_identity::address::parse_address;
@@ -120,7 +120,7 @@ impl Interner {
     /// A new interner holding only the "missing" entry.
     pub fn new() -> Interner {
         Interner {
-            map: HashMap::new(),
+            map: HashMap::default(),
             strings: vec!["".into()],
         }
     }
@@ -155,6 +155,54 @@ impl Interner {
     }
 }
 
+/// Record ids stored end to end in one buffer (one allocation for millions of ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordIds {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl RecordIds {
+    /// Appends an id.
+    pub fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The id of record `i` (empty if out of range).
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.ends.reserve(n);
+    }
+}
+
+impl std::ops::Index<usize> for RecordIds {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        self.get(i)
+    }
+}
+
 /// Sentinel for a missing date.
 pub const NO_DATE: i32 = i32::MIN;
 
@@ -173,7 +221,7 @@ pub enum IdQuality {
 #[derive(Debug, Clone, Default)]
 pub struct Records {
     /// Source record ids.
-    pub record_id: Vec<String>,
+    pub record_id: RecordIds,
     /// Normalised 18-character ID numbers (`[0; 18]` when missing).
     pub id18: Vec<[u8; 18]>,
     /// ID quality.
@@ -221,11 +269,11 @@ impl Records {
 
 /// The standardised fields of one record before interning.
 struct Std {
-    record_id: String,
     id18: [u8; 18],
     id_quality: IdQuality,
     id_was15: bool,
-    name_raw: String,
+    /// The cleaned name when it differs from the standardised one.
+    name_raw: Option<String>,
     name: String,
     wildcard: bool,
     pinyin: String,
@@ -286,10 +334,9 @@ fn standardise(r: RecordRef<'_>, ctx: &DateContext) -> Std {
     let (name_raw, name, wildcard, pinyin, surname_pinyin) = match r.name {
         Some(raw) => {
             let n = standardize_name(raw);
-            let cleaned: String = hedui_identity::text::nfkc(raw)
-                .chars()
-                .filter(|c| !hedui_identity::text::is_blank(*c))
-                .collect();
+            let nfkc = hedui_identity::text::nfkc(raw);
+            let cleaned = hedui_identity::text::strip_blanks(&nfkc);
+            let cleaned = (cleaned != n.standardized.as_str()).then(|| cleaned.into_owned());
             // The first word of the pinyin key is the surname's (or, for names without a
             // surname split, the first part's).
             let surname_py = n.pinyin.split(' ').next().unwrap_or("").to_owned();
@@ -330,7 +377,6 @@ fn standardise(r: RecordRef<'_>, ctx: &DateContext) -> Std {
         .and_then(|p| p.replace('-', "").parse().ok())
         .unwrap_or(0);
     Std {
-        record_id: r.record_id.to_owned(),
         id18,
         id_quality,
         id_was15,
@@ -364,35 +410,69 @@ pub fn prepare<S: RecordSource + ?Sized>(
     let n = records.len();
     let mut out = Records::default();
     out.record_id.reserve(n);
-    // Standardise in fixed-size chunks (in parallel within a chunk) and intern each chunk as it
-    // is done, so that the intermediate strings of only one chunk are alive at a time.
-    const CHUNK: usize = 1 << 16;
-    for start in (0..n).step_by(CHUNK) {
+    // Standardise in fixed-size chunks, in parallel within a chunk, while the previous chunk is
+    // interned (interning is sequential): the intermediate strings of only two chunks are
+    // alive at a time, and the second core is not idle while interning.
+    const CHUNK: usize = 1 << 15;
+    let standardise_chunk = |start: usize| -> Vec<Std> {
         let end = (start + CHUNK).min(n);
-        let std: Vec<Std> = (start..end)
+        (start..end)
             .into_par_iter()
             .map(|i| standardise(records.get(i), &ctx))
-            .collect();
-        for s in std {
-            out.record_id.push(s.record_id);
-            out.id18.push(s.id18);
-            out.id_quality.push(s.id_quality);
-            out.id_was15.push(s.id_was15);
-            out.name_raw.push(interner.intern(&s.name_raw));
-            out.name.push(interner.intern(&s.name));
-            out.name_wildcard.push(s.wildcard);
-            out.pinyin.push(interner.intern(&s.pinyin));
-            out.surname_pinyin.push(interner.intern(&s.surname_pinyin));
-            out.former_name.push(interner.intern(&s.former));
-            out.dob.push(s.dob);
-            out.gender.push(s.gender);
-            out.township.push(s.township);
-            out.village.push(interner.intern(&s.village));
-            out.address.push(interner.intern(&s.address));
-            out.phone.push(s.phone);
+            .collect()
+    };
+    let mut pending: Option<(usize, Vec<Std>)> = None;
+    let mut start = 0;
+    loop {
+        let todo = (start < n).then_some(start);
+        let (next, ()) = rayon::join(
+            || todo.map(standardise_chunk),
+            || {
+                if let Some((s0, std)) = pending.take() {
+                    intern_chunk(&mut out, interner, records, s0, std);
+                }
+            },
+        );
+        match next {
+            Some(v) => {
+                pending = Some((start, v));
+                start += CHUNK;
+            }
+            None => break,
         }
     }
     out
+}
+
+fn intern_chunk<S: RecordSource + ?Sized>(
+    out: &mut Records,
+    interner: &mut Interner,
+    records: &S,
+    start: usize,
+    std: Vec<Std>,
+) {
+    for (k, s) in std.into_iter().enumerate() {
+        out.record_id.push(records.get(start + k).record_id);
+        out.id18.push(s.id18);
+        out.id_quality.push(s.id_quality);
+        out.id_was15.push(s.id_was15);
+        let name = interner.intern(&s.name);
+        out.name_raw.push(match &s.name_raw {
+            Some(raw) => interner.intern(raw),
+            None => name,
+        });
+        out.name.push(name);
+        out.name_wildcard.push(s.wildcard);
+        out.pinyin.push(interner.intern(&s.pinyin));
+        out.surname_pinyin.push(interner.intern(&s.surname_pinyin));
+        out.former_name.push(interner.intern(&s.former));
+        out.dob.push(s.dob);
+        out.gender.push(s.gender);
+        out.township.push(s.township);
+        out.village.push(interner.intern(&s.village));
+        out.address.push(interner.intern(&s.address));
+        out.phone.push(s.phone);
+    }
 }
 
 /// Year, month and day of a day number.

@@ -2,7 +2,9 @@
 //! on agreement-pattern counts (each iteration costs the number of distinct patterns, not the
 //! number of pairs), or every parameter from labelled pairs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,7 +34,7 @@ where
 {
     let maps: Vec<HashMap<Gammas, u64>> = gammas
         .into_par_iter()
-        .fold(HashMap::new, |mut m, g| {
+        .fold(HashMap::default, |mut m, g| {
             *m.entry(g).or_insert(0) += 1;
             m
         })
