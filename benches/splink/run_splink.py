@@ -440,17 +440,20 @@ def main(argv=None) -> int:
         linker.training.estimate_u_using_random_sampling(
             max_pairs=args.u_max_pairs, seed=args.seed if args.seed >= 0 else None)
         detail["u_random_sampling"] = round(time.perf_counter() - t, 3)
-        em_rules = ["birth_date", "id_number"]
+        # The same two EM sessions as hedui's engine: pairs agreeing on the ID number, and
+        # pairs agreeing on the name's pinyin and the birth date.
+        em_rules = [("id_number",), ("name_pinyin", "birth_date")]
         em_failed: list[str] = []
-        for col in em_rules:
+        for cols in em_rules:
+            label = "+".join(cols)
             t = time.perf_counter()
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(
-                    block_on(col))
+                    block_on(*cols))
             except EMTrainingException as e:  # e.g. the rule yields no pairs at all
-                em_failed.append(col)
-                log.warning("EM blocked on %s failed: %s", col, str(e).splitlines()[0])
-            detail[f"em_block_on_{col}"] = round(time.perf_counter() - t, 3)
+                em_failed.append(label)
+                log.warning("EM blocked on %s failed: %s", label, str(e).splitlines()[0])
+            detail[f"em_block_on_{label}"] = round(time.perf_counter() - t, 3)
         t = phase_done("training", t_train)
         timings["training_detail"] = detail  # type: ignore[assignment]
 
@@ -508,7 +511,7 @@ def main(argv=None) -> int:
                 "prior_floored": prior_floored,
                 "u_max_pairs": args.u_max_pairs,
                 "u_seed": args.seed if args.seed >= 0 else None,
-                "em_blocking_rules": [f"l.{c} = r.{c}" for c in em_rules],
+                "em_blocking_rules": [" AND ".join(f"l.{c} = r.{c}" for c in cols) for cols in em_rules],
                 "em_failed": [f"l.{c} = r.{c}" for c in em_failed],
                 "name_jaro_winkler": args.name_jw,
             },

@@ -278,3 +278,48 @@ fn count_true_pairs(left: &[Option<u32>], right: &[Option<u32>], dedupe: bool) -
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(l: u32, r: u32, p: f64) -> ScoredPair {
+        ScoredPair {
+            l,
+            r,
+            gammas: [-1; 6],
+            match_weight: 0.0,
+            match_probability: p,
+        }
+    }
+
+    #[test]
+    fn evaluation_counts_true_pairs_from_the_truth_not_from_the_predictions() {
+        // Persons: left 0,1,2 → 10,11,12; right 0,1,2,3 → 10,11,99,12.
+        let tl = [Some(10), Some(11), Some(12)];
+        let tr = [Some(10), Some(11), Some(99), Some(12)];
+        let pairs = [
+            pair(0, 0, 0.99),
+            pair(1, 1, 0.7),
+            pair(2, 2, 0.8),
+            pair(1, 0, 0.2),
+        ];
+        let e = evaluate(&pairs, &tl, &tr, false, 0.5);
+        assert_eq!(e.true_pairs, 3);
+        let m = e.at_threshold;
+        assert_eq!((m.tp, m.fp, m.fn_), (2, 1, 1));
+        assert!((m.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
+        // The curve is monotone in recall as the threshold falls.
+        let recalls: Vec<f64> = e.curve.iter().map(|m| m.recall).collect();
+        assert!(recalls.windows(2).all(|w| w[0] >= w[1]));
+    }
+
+    #[test]
+    fn threshold_choice_separates_confident_groups() {
+        let mut pairs: Vec<ScoredPair> = (0..100).map(|i| pair(i, i, 0.999)).collect();
+        pairs.extend((0..100).map(|i| pair(i, i + 1, 0.01)));
+        let t = choose_threshold(&pairs);
+        assert!(t > 0.01 && t <= 0.999, "{t}");
+    }
+}

@@ -267,23 +267,58 @@ impl Records {
     }
 }
 
-/// The standardised fields of one record before interning.
-struct Std {
+/// The distinct values of one field over all records, and which one each record has.
+#[derive(Default)]
+struct Distinct<'a> {
+    /// Per record: index into `values`, or `u32::MAX` when the field is missing.
+    of_record: Vec<u32>,
+    values: Vec<&'a str>,
+    index: HashMap<&'a str, u32>,
+}
+
+impl<'a> Distinct<'a> {
+    fn push(&mut self, value: Option<&'a str>) {
+        let i = match value {
+            None => u32::MAX,
+            Some(v) => *self.index.entry(v).or_insert_with(|| {
+                self.values.push(v);
+                (self.values.len() - 1) as u32
+            }),
+        };
+        self.of_record.push(i);
+    }
+
+    fn get<'b, T>(&self, per_value: &'b [T], i: usize) -> Option<&'b T> {
+        per_value.get(self.of_record[i] as usize)
+    }
+}
+
+/// A standardised name, interned.
+#[derive(Clone, Copy, Default)]
+struct NameIds {
+    raw: u32,
+    name: u32,
+    wildcard: bool,
+    pinyin: u32,
+    surname_pinyin: u32,
+}
+
+/// A standardised address, interned.
+#[derive(Clone, Copy, Default)]
+struct AddressIds {
+    township: u32,
+    village: u32,
+    text: u32,
+}
+
+/// The per-record fields that do not repeat (ID number, phone) or depend on the record's other
+/// fields (the ID's checks use its stated gender and birth date).
+struct PerRecord {
     id18: [u8; 18],
     id_quality: IdQuality,
     id_was15: bool,
-    /// The cleaned name when it differs from the standardised one.
-    name_raw: Option<String>,
-    name: String,
-    wildcard: bool,
-    pinyin: String,
-    surname_pinyin: String,
-    former: String,
     dob: i32,
     gender: u8,
-    township: u32,
-    village: String,
-    address: String,
     phone: u64,
 }
 
@@ -299,105 +334,85 @@ pub fn date_of(days_since_epoch: i32) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days_since_epoch + 719_163)
 }
 
-fn standardise(r: RecordRef<'_>, ctx: &DateContext) -> Std {
+fn standardise_name(raw: &str) -> (Option<String>, String, bool, String, String) {
+    let n = standardize_name(raw);
+    let nfkc = hedui_identity::text::nfkc(raw);
+    let cleaned = hedui_identity::text::strip_blanks(&nfkc);
+    let cleaned = (cleaned != n.standardized.as_str()).then(|| cleaned.into_owned());
+    // The first word of the pinyin key is the surname's (or, for names without a surname split,
+    // the first part's).
+    let surname_py = n.pinyin.split(' ').next().unwrap_or("").to_owned();
+    (
+        cleaned,
+        n.standardized,
+        !n.wildcards.is_empty(),
+        n.pinyin,
+        surname_py,
+    )
+}
+
+/// A phone number as a number. Plain 11-digit mobile numbers (most of them) skip the full parser.
+fn phone_number(raw: &str) -> u64 {
+    let b = raw.as_bytes();
+    if b.len() == 11 && b[0] == b'1' && b.iter().all(u8::is_ascii_digit) {
+        return raw.parse().unwrap_or(0);
+    }
+    parse_phone(raw, Some("0722"))
+        .normalized
+        .and_then(|p| p.replace('-', "").parse().ok())
+        .unwrap_or(0)
+}
+
+fn per_record(r: RecordRef<'_>, stated_dob: Option<NaiveDate>, ctx: &DateContext) -> PerRecord {
     let stated_gender = r.gender.and_then(parse_gender);
-    let stated_dob = r.birth_date.and_then(|d| parse_date(d, ctx).date);
-    let id = r.id_number.map(|raw| {
-        parse_id_with(
+    let mut out = PerRecord {
+        id18: [0u8; 18],
+        id_quality: IdQuality::Missing,
+        id_was15: false,
+        dob: NO_DATE,
+        gender: 0,
+        phone: r.phone.map_or(0, phone_number),
+    };
+    let mut id_dob = None;
+    let mut id_gender = None;
+    if let Some(raw) = r.id_number {
+        let id = parse_id_with(
             raw,
             &IdContext {
                 stated_gender,
                 stated_birth_date: stated_dob,
                 as_of: ctx.reference,
             },
-        )
-    });
-    let mut id18 = [0u8; 18];
-    let mut id_quality = IdQuality::Missing;
-    let mut id_was15 = false;
-    let mut id_dob = None;
-    let mut id_gender = None;
-    if let Some(id) = &id
-        && let Some(n) = &id.normalized
-        && n.len() == 18
-    {
-        id18.copy_from_slice(n.as_bytes());
-        id_was15 = id.issues.contains(&IdIssue::Upgraded15);
-        if id.level >= IdLevel::CheckDigitValid {
-            id_quality = IdQuality::Valid;
-            id_dob = id.birth_date;
-            id_gender = id.gender;
-        } else {
-            id_quality = IdQuality::Invalid;
+        );
+        if let Some(n) = &id.normalized
+            && n.len() == 18
+        {
+            out.id18.copy_from_slice(n.as_bytes());
+            out.id_was15 = id.issues.contains(&IdIssue::Upgraded15);
+            if id.level >= IdLevel::CheckDigitValid {
+                out.id_quality = IdQuality::Valid;
+                id_dob = id.birth_date;
+                id_gender = id.gender;
+            } else {
+                out.id_quality = IdQuality::Invalid;
+            }
         }
     }
-    let (name_raw, name, wildcard, pinyin, surname_pinyin) = match r.name {
-        Some(raw) => {
-            let n = standardize_name(raw);
-            let nfkc = hedui_identity::text::nfkc(raw);
-            let cleaned = hedui_identity::text::strip_blanks(&nfkc);
-            let cleaned = (cleaned != n.standardized.as_str()).then(|| cleaned.into_owned());
-            // The first word of the pinyin key is the surname's (or, for names without a
-            // surname split, the first part's).
-            let surname_py = n.pinyin.split(' ').next().unwrap_or("").to_owned();
-            (
-                cleaned,
-                n.standardized,
-                !n.wildcards.is_empty(),
-                n.pinyin,
-                surname_py,
-            )
-        }
-        None => Default::default(),
-    };
-    let former = r
-        .former_name
-        .map(|f| standardize_name(f).standardized)
-        .unwrap_or_default();
-    let dob = stated_dob.or(id_dob).map_or(NO_DATE, days);
-    let gender = match stated_gender.or(id_gender) {
+    out.dob = stated_dob.or(id_dob).map_or(NO_DATE, days);
+    out.gender = match stated_gender.or(id_gender) {
         Some(Gender::Male) => 1,
         Some(Gender::Female) => 2,
         None => 0,
     };
-    let (township, village, address) = match r.address {
-        Some(a) => {
-            let p = parse_address(a);
-            (
-                p.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
-                p.village.unwrap_or_default(),
-                p.normalized,
-            )
-        }
-        None => (0, String::new(), String::new()),
-    };
-    let phone = r
-        .phone
-        .and_then(|p| parse_phone(p, Some("0722")).normalized)
-        .and_then(|p| p.replace('-', "").parse().ok())
-        .unwrap_or(0);
-    Std {
-        id18,
-        id_quality,
-        id_was15,
-        name_raw,
-        name,
-        wildcard,
-        pinyin,
-        surname_pinyin,
-        former,
-        dob,
-        gender,
-        township,
-        village,
-        address,
-        phone,
-    }
+    out
 }
 
-/// Standardises records (in parallel) and interns their strings into `interner`.
+/// Standardises records and interns their strings into `interner`.
 ///
-/// `reference` is the date "today" for validation (no clock is read here).
+/// Names, addresses and birth dates repeat across a population (a household shares an
+/// address, a city shares birth dates and common names), so each distinct value is
+/// standardised once, in parallel, and interned once; only the ID number and the phone are
+/// worked out per record. `reference` is the date "today" for validation (no clock is read).
 pub fn prepare<S: RecordSource + ?Sized>(
     records: &S,
     interner: &mut Interner,
@@ -410,69 +425,94 @@ pub fn prepare<S: RecordSource + ?Sized>(
     let n = records.len();
     let mut out = Records::default();
     out.record_id.reserve(n);
-    // Standardise in fixed-size chunks, in parallel within a chunk, while the previous chunk is
-    // interned (interning is sequential): the intermediate strings of only two chunks are
-    // alive at a time, and the second core is not idle while interning.
+    // One pass over the records: their ids, their (rare) former names, and the distinct names,
+    // addresses and birth dates.
+    let (mut names, mut addresses, mut dates) = (
+        Distinct::default(),
+        Distinct::default(),
+        Distinct::default(),
+    );
+    for i in 0..n {
+        let r = records.get(i);
+        out.record_id.push(r.record_id);
+        names.push(r.name);
+        addresses.push(r.address);
+        dates.push(r.birth_date);
+        let former = r
+            .former_name
+            .map(|f| standardize_name(f).standardized)
+            .unwrap_or_default();
+        out.former_name.push(interner.intern(&former));
+    }
+    for d in [&mut names, &mut addresses, &mut dates] {
+        d.index = HashMap::default();
+    }
+
+    // Distinct values are standardised in parallel chunks and each chunk is interned before the
+    // next is made, so that only one chunk of intermediate strings is alive at a time.
     const CHUNK: usize = 1 << 15;
-    let standardise_chunk = |start: usize| -> Vec<Std> {
-        let end = (start + CHUNK).min(n);
-        (start..end)
-            .into_par_iter()
-            .map(|i| standardise(records.get(i), &ctx))
-            .collect()
-    };
-    let mut pending: Option<(usize, Vec<Std>)> = None;
-    let mut start = 0;
-    loop {
-        let todo = (start < n).then_some(start);
-        let (next, ()) = rayon::join(
-            || todo.map(standardise_chunk),
-            || {
-                if let Some((s0, std)) = pending.take() {
-                    intern_chunk(&mut out, interner, records, s0, std);
-                }
-            },
+    let mut name_ids: Vec<NameIds> = Vec::with_capacity(names.values.len());
+    for chunk in names.values.chunks(CHUNK) {
+        let std: Vec<_> = chunk.par_iter().map(|v| standardise_name(v)).collect();
+        name_ids.extend(
+            std.into_iter()
+                .map(|(raw, name, wildcard, pinyin, surname)| {
+                    let name = interner.intern(&name);
+                    NameIds {
+                        raw: raw.map_or(name, |r| interner.intern(&r)),
+                        name,
+                        wildcard,
+                        pinyin: interner.intern(&pinyin),
+                        surname_pinyin: interner.intern(&surname),
+                    }
+                }),
         );
-        match next {
-            Some(v) => {
-                pending = Some((start, v));
-                start += CHUNK;
-            }
-            None => break,
-        }
+    }
+    let mut address_ids: Vec<AddressIds> = Vec::with_capacity(addresses.values.len());
+    for chunk in addresses.values.chunks(CHUNK) {
+        let std: Vec<_> = chunk.par_iter().map(|v| parse_address(v)).collect();
+        address_ids.extend(std.into_iter().map(|a| AddressIds {
+            township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
+            village: interner.intern(a.village.as_deref().unwrap_or("")),
+            text: interner.intern(&a.normalized),
+        }));
+    }
+    let date_std: Vec<Option<NaiveDate>> = dates
+        .values
+        .par_iter()
+        .map(|v| parse_date(v, &ctx).date)
+        .collect();
+
+    let per: Vec<PerRecord> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            per_record(
+                records.get(i),
+                dates.get(&date_std, i).copied().flatten(),
+                &ctx,
+            )
+        })
+        .collect();
+
+    for (i, p) in per.into_iter().enumerate() {
+        out.id18.push(p.id18);
+        out.id_quality.push(p.id_quality);
+        out.id_was15.push(p.id_was15);
+        let nm = names.get(&name_ids, i).copied().unwrap_or_default();
+        out.name_raw.push(nm.raw);
+        out.name.push(nm.name);
+        out.name_wildcard.push(nm.wildcard);
+        out.pinyin.push(nm.pinyin);
+        out.surname_pinyin.push(nm.surname_pinyin);
+        out.dob.push(p.dob);
+        out.gender.push(p.gender);
+        let ad = addresses.get(&address_ids, i).copied().unwrap_or_default();
+        out.township.push(ad.township);
+        out.village.push(ad.village);
+        out.address.push(ad.text);
+        out.phone.push(p.phone);
     }
     out
-}
-
-fn intern_chunk<S: RecordSource + ?Sized>(
-    out: &mut Records,
-    interner: &mut Interner,
-    records: &S,
-    start: usize,
-    std: Vec<Std>,
-) {
-    for (k, s) in std.into_iter().enumerate() {
-        out.record_id.push(records.get(start + k).record_id);
-        out.id18.push(s.id18);
-        out.id_quality.push(s.id_quality);
-        out.id_was15.push(s.id_was15);
-        let name = interner.intern(&s.name);
-        out.name_raw.push(match &s.name_raw {
-            Some(raw) => interner.intern(raw),
-            None => name,
-        });
-        out.name.push(name);
-        out.name_wildcard.push(s.wildcard);
-        out.pinyin.push(interner.intern(&s.pinyin));
-        out.surname_pinyin.push(interner.intern(&s.surname_pinyin));
-        out.former_name.push(interner.intern(&s.former));
-        out.dob.push(s.dob);
-        out.gender.push(s.gender);
-        out.township.push(s.township);
-        out.village.push(interner.intern(&s.village));
-        out.address.push(interner.intern(&s.address));
-        out.phone.push(s.phone);
-    }
 }
 
 /// Year, month and day of a day number.

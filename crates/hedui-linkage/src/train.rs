@@ -628,3 +628,51 @@ mod tests {
         assert!(patterns.len() < 2_000);
     }
 }
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+    use crate::record::{InputRecord, prepare};
+
+    /// Labels from casework move m towards what the matches show: here every labelled match has
+    /// a birth date one day off, so that level's m rises well above its unsupervised value.
+    #[test]
+    fn training_from_labels_uses_the_labelled_matches() {
+        let mk = |i: usize, day: u32| InputRecord {
+            record_id: format!("r{i}"),
+            name: Some(format!("王{}", ["伟", "强", "敏", "静", "磊"][i % 5])),
+            id_number: None,
+            birth_date: Some(format!("19{:02}-03-{day:02}", 40 + i % 50)),
+            gender: Some("1".into()),
+            ..Default::default()
+        };
+        let left: Vec<InputRecord> = (0..300).map(|i| mk(i, 10)).collect();
+        let right: Vec<InputRecord> = (0..300).map(|i| mk(i, 11)).collect();
+        let mut s = Interner::new();
+        let l = prepare(&left, &mut s, None);
+        let r = prepare(&right, &mut s, None);
+        let labels: Vec<Label> = (0..300u32)
+            .map(|i| Label {
+                l: i,
+                r: i,
+                is_match: true,
+            })
+            .chain((0..300u32).map(|i| Label {
+                l: i,
+                r: (i + 7) % 300,
+                is_match: false,
+            }))
+            .collect();
+        let settings = TrainSettings {
+            u_sample_pairs: 20_000,
+            ..Default::default()
+        };
+        let blocking = Blocking::default();
+        let unsupervised = train_unsupervised(&l, &r, false, &s, &blocking, &settings);
+        let labelled = train_from_labels(&l, &r, false, &s, &labels, &blocking, &settings);
+        assert_eq!(labelled.training.method, "labels");
+        let dob = |m: &Model| m.comparisons[2].levels[2].m_probability; // one_component_off
+        assert!(dob(&labelled) > 0.9, "{}", dob(&labelled));
+        assert!(dob(&labelled) > dob(&unsupervised));
+    }
+}
