@@ -90,24 +90,13 @@ pub struct InputProblem(pub String);
 /// per-record copies of millions of strings.
 struct FileRecords {
     table: hedui_tabular::Table,
-    /// Index into `table.columns` of each field, in [`FIELDS`] order.
+    /// Index into `table.columns` of each field, in [`Field::ALL`] order.
     columns: [Option<usize>; 8],
     /// Row numbers as text, when the file has no record-id column.
     row_ids: Vec<String>,
     /// Rows that could not be read.
     bad_rows: usize,
 }
-
-const FIELDS: [Field; 8] = [
-    Field::RecordId,
-    Field::Name,
-    Field::FormerName,
-    Field::IdNumber,
-    Field::BirthDate,
-    Field::Gender,
-    Field::Address,
-    Field::Phone,
-];
 
 impl hedui_linkage::record::RecordSource for FileRecords {
     fn len(&self) -> usize {
@@ -160,7 +149,7 @@ fn load(path: &Path, common: &CommonArgs) -> Result<FileRecords> {
     if table.bad_rows.len() > 5 {
         tracing::warn!(file = %path.display(), rows = table.bad_rows.len(), "rows not read in all");
     }
-    let columns = FIELDS.map(|f| {
+    let columns = Field::ALL.map(|f| {
         map.get(f)
             .and_then(|src| wanted.iter().position(|w| *w == src))
     });

@@ -57,6 +57,9 @@ pub struct TrainingInfo {
     pub em_sessions: Vec<EmSession>,
     /// Labelled pairs used.
     pub labelled_pairs: u64,
+    /// ID typo levels estimated from the one-edit rule: (level, pairs with agreeing names).
+    #[serde(default)]
+    pub id_typo_pairs: Vec<(String, u64)>,
 }
 
 /// One EM session.

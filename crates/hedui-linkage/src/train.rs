@@ -452,7 +452,7 @@ pub fn train_unsupervised(
             }
         }
     }
-    let m: Vec<Vec<f64>> = (0..6)
+    let mut m: Vec<Vec<f64>> = (0..6)
         .map(|c| {
             if m_n[c] == 0 {
                 m0[c].clone()
@@ -464,6 +464,7 @@ pub fn train_unsupervised(
             }
         })
         .collect();
+    let id_typo_pairs = estimate_id_typo_levels(left, right, dedupe, strings, blocking, &mut m[0]);
     let total_pairs = if dedupe {
         (left.len() as f64) * (left.len() as f64 - 1.0) / 2.0
     } else {
@@ -483,8 +484,54 @@ pub fn train_unsupervised(
         u_sample_pairs: sampled,
         em_sessions: sessions,
         labelled_pairs: 0,
+        id_typo_pairs,
     };
     model
+}
+
+/// Sets the m of the ID's typo levels from the data. The EM session that trains the ID's m
+/// only sees pairs that agree on a birth date, and a record whose number is mistyped often has
+/// no birth date (it is derived only from valid numbers), so EM under-counts typos. Instead:
+/// pairs one edit apart (from the one-edit rule) and pairs with equal numbers (from the exact
+/// rule), each counted only where the names agree (which leaves almost only matches), estimate
+/// how often a match's number carries each kind of typo relative to how often it is exact.
+fn estimate_id_typo_levels(
+    left: &Records,
+    right: &Records,
+    dedupe: bool,
+    strings: &Interner,
+    blocking: &Blocking,
+    m_id: &mut Vec<f64>,
+) -> Vec<(String, u64)> {
+    let names_agree = |g: &Gammas| ComparisonKind::Name.level_of(g[1]).is_some_and(|l| l <= 2);
+    let count = |rule: BlockingRule| -> Vec<u64> {
+        let (pairs, _) = blocking.rule_pairs(rule, left, right, dedupe);
+        let mut by_level = vec![0u64; ComparisonKind::IdNumber.levels().len()];
+        for (l, r) in pairs {
+            let g = compare(left, l as usize, right, r as usize, strings);
+            if names_agree(&g)
+                && let Some(level) = ComparisonKind::IdNumber.level_of(g[0])
+            {
+                by_level[level] += 1;
+            }
+        }
+        by_level
+    };
+    let exact = count(BlockingRule::IdNumber);
+    let typos = count(BlockingRule::IdOneEdit);
+    let n_exact = (exact[0] + exact[1]) as f64;
+    let labels = ComparisonKind::IdNumber.levels();
+    let report: Vec<(String, u64)> = (2..=4).map(|k| (labels[k].to_owned(), typos[k])).collect();
+    if n_exact < 100.0 {
+        return report;
+    }
+    let m_exact = m_id[0] + m_id[1];
+    for k in 2..=4 {
+        // Half a pair of smoothing keeps a level never seen from an infinite penalty.
+        m_id[k] = m_exact * (typos[k] as f64 + 0.5) / n_exact;
+    }
+    *m_id = normalise(std::mem::take(m_id), MIN_PROBABILITY);
+    report
 }
 
 /// A labelled pair (from casework: same person or not).

@@ -296,6 +296,18 @@ pub struct Household {
     pub events: Vec<Event>,
 }
 
+impl Household {
+    /// Records an event planted in this household (ground truth).
+    fn plant(&mut self, kind: EventKind, pid: u32, date: NaiveDate, amount: f64) {
+        self.events.push(Event {
+            kind,
+            pid,
+            date,
+            amount,
+        });
+    }
+}
+
 /// What happened between the two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
@@ -1291,24 +1303,14 @@ impl<'a> ChunkGen<'a> {
                 let d = date_between(self.rng, window_start, self.s2);
                 self.kill(m, d);
                 if d > self.s1 {
-                    hh.events.push(Event {
-                        kind: EventKind::Death,
-                        pid: m as u32,
-                        date: d,
-                        amount: 0.0,
-                    });
+                    hh.plant(EventKind::Death, m as u32, d, 0.0);
                 }
             } else if (18..45).contains(&age) && self.rng.random_bool(0.01) {
                 let d = date_between(self.rng, window_start, self.s2);
                 let to = ELSEWHERE.choose(self.rng).copied().unwrap_or(ELSEWHERE[0]);
                 self.persons[m].move_out = Some((d, to));
                 if d > self.s1 {
-                    hh.events.push(Event {
-                        kind: EventKind::MigrateOut,
-                        pid: m as u32,
-                        date: d,
-                        amount: 0.0,
-                    });
+                    hh.plant(EventKind::MigrateOut, m as u32, d, 0.0);
                 }
             }
         }
@@ -1467,12 +1469,7 @@ impl<'a> ChunkGen<'a> {
             let m = *members.choose(self.rng).unwrap_or(&members[0]);
             let d = when(self.rng);
             self.kill(m, d);
-            hh.events.push(Event {
-                kind: EventKind::Death,
-                pid: m as u32,
-                date: d,
-                amount: 0.0,
-            });
+            hh.plant(EventKind::Death, m as u32, d, 0.0);
         }
         let working: Vec<usize> = members
             .iter()
@@ -1516,12 +1513,7 @@ impl<'a> ChunkGen<'a> {
             } else {
                 EventKind::NewJob
             };
-            hh.events.push(Event {
-                kind,
-                pid: m as u32,
-                date: start,
-                amount: wage,
-            });
+            hh.plant(kind, m as u32, start, wage);
         }
         let near_retirement: Vec<usize> = members
             .iter()
@@ -1543,12 +1535,7 @@ impl<'a> ChunkGen<'a> {
                 basic: 0.0,
                 start,
             });
-            hh.events.push(Event {
-                kind: EventKind::PensionStart,
-                pid: m as u32,
-                date: start,
-                amount,
-            });
+            hh.plant(EventKind::PensionStart, m as u32, start, amount);
         }
         let adults: Vec<usize> = members
             .iter()
@@ -1561,24 +1548,14 @@ impl<'a> ChunkGen<'a> {
             let p = self.property(hh, vec![m as u32], d, "10");
             let area = p.area;
             hh.properties.push(p);
-            hh.events.push(Event {
-                kind: EventKind::PropertyNew,
-                pid: m as u32,
-                date: d,
-                amount: area,
-            });
+            hh.plant(EventKind::PropertyNew, m as u32, d, area);
         }
         if !adults.is_empty() && chance(self.rng, 0.02) {
             let m = *adults.choose(self.rng).unwrap_or(&adults[0]);
             let d = when(self.rng);
             let v = self.vehicle(m as u32, d, false);
             hh.vehicles.push(v);
-            hh.events.push(Event {
-                kind: EventKind::VehicleNew,
-                pid: m as u32,
-                date: d,
-                amount: 0.0,
-            });
+            hh.plant(EventKind::VehicleNew, m as u32, d, 0.0);
         }
         let movable: Vec<usize> = members
             .iter()
@@ -1592,12 +1569,7 @@ impl<'a> ChunkGen<'a> {
             let d = when(self.rng);
             let to = ELSEWHERE.choose(self.rng).copied().unwrap_or(ELSEWHERE[0]);
             self.persons[m].move_out = Some((d, to));
-            hh.events.push(Event {
-                kind: EventKind::MigrateOut,
-                pid: m as u32,
-                date: d,
-                amount: 0.0,
-            });
+            hh.plant(EventKind::MigrateOut, m as u32, d, 0.0);
         }
         let mothers: Vec<usize> = members
             .iter()
@@ -1631,12 +1603,7 @@ impl<'a> ChunkGen<'a> {
             let child =
                 self.person_born(hh, if male { "20" } else { "30" }, male, d, surname, true);
             self.persons[child].parents = (Some(mother as u32), father.map(|f| f as u32));
-            hh.events.push(Event {
-                kind: EventKind::Birth,
-                pid: child as u32,
-                date: d,
-                amount: 0.0,
-            });
+            hh.plant(EventKind::Birth, child as u32, d, 0.0);
         }
         if chance(self.rng, 0.04) {
             let alive: Vec<usize> = members
@@ -1649,12 +1616,7 @@ impl<'a> ChunkGen<'a> {
                 let mut p = std::mem::replace(&mut self.persons[m], placeholder());
                 let oop = self.add_stay(&mut p, admit, true);
                 self.persons[m] = p;
-                hh.events.push(Event {
-                    kind: EventKind::HospitalCostly,
-                    pid: m as u32,
-                    date: admit,
-                    amount: oop,
-                });
+                hh.plant(EventKind::HospitalCostly, m as u32, admit, oop);
             }
         }
         let jobless: Vec<usize> = members
@@ -1676,21 +1638,11 @@ impl<'a> ChunkGen<'a> {
                 start,
                 end: add_months(start, 11),
             });
-            hh.events.push(Event {
-                kind: EventKind::UnemploymentStart,
-                pid: m as u32,
-                date: start,
-                amount: 1350.0,
-            });
+            hh.plant(EventKind::UnemploymentStart, m as u32, start, 1350.0);
         }
         if hh.events.is_empty() && chance(self.rng, 0.03) {
             let m = *members.choose(self.rng).unwrap_or(&members[0]);
-            hh.events.push(Event {
-                kind: EventKind::DataQualityOnly,
-                pid: m as u32,
-                date: s2,
-                amount: 0.0,
-            });
+            hh.plant(EventKind::DataQualityOnly, m as u32, s2, 0.0);
         }
     }
 }
