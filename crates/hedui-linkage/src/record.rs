@@ -189,10 +189,6 @@ impl RecordIds {
         let end = self.ends.get(i).copied().unwrap_or(start);
         self.text.get(start..end).unwrap_or("")
     }
-
-    fn reserve(&mut self, n: usize) {
-        self.ends.reserve(n);
-    }
 }
 
 impl std::ops::Index<usize> for RecordIds {
@@ -256,6 +252,32 @@ pub struct Records {
 }
 
 impl Records {
+    /// Empty columns with room for `n` records (growing 15 columns of millions of entries by
+    /// doubling would copy and fault in twice the memory).
+    fn with_capacity(n: usize) -> Records {
+        Records {
+            record_id: RecordIds {
+                text: String::with_capacity(n * 12),
+                ends: Vec::with_capacity(n),
+            },
+            id18: Vec::with_capacity(n),
+            id_quality: Vec::with_capacity(n),
+            id_was15: Vec::with_capacity(n),
+            name_raw: Vec::with_capacity(n),
+            name: Vec::with_capacity(n),
+            name_wildcard: Vec::with_capacity(n),
+            pinyin: Vec::with_capacity(n),
+            surname_pinyin: Vec::with_capacity(n),
+            former_name: Vec::with_capacity(n),
+            dob: Vec::with_capacity(n),
+            gender: Vec::with_capacity(n),
+            township: Vec::with_capacity(n),
+            village: Vec::with_capacity(n),
+            address: Vec::with_capacity(n),
+            phone: Vec::with_capacity(n),
+        }
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.record_id.len()
@@ -268,7 +290,6 @@ impl Records {
 }
 
 /// The distinct values of one field over all records, and which one each record has.
-#[derive(Default)]
 struct Distinct<'a> {
     /// Per record: index into `values`, or `u32::MAX` when the field is missing.
     of_record: Vec<u32>,
@@ -277,6 +298,14 @@ struct Distinct<'a> {
 }
 
 impl<'a> Distinct<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Distinct {
+            of_record: Vec::with_capacity(n),
+            values: Vec::new(),
+            index: HashMap::default(),
+        }
+    }
+
     fn push(&mut self, value: Option<&'a str>) {
         let i = match value {
             None => u32::MAX,
@@ -423,14 +452,13 @@ pub fn prepare<S: RecordSource + ?Sized>(
         allow_excel_serial: true,
     };
     let n = records.len();
-    let mut out = Records::default();
-    out.record_id.reserve(n);
+    let mut out = Records::with_capacity(n);
     // One pass over the records: their ids, their (rare) former names, and the distinct names,
     // addresses and birth dates.
     let (mut names, mut addresses, mut dates) = (
-        Distinct::default(),
-        Distinct::default(),
-        Distinct::default(),
+        Distinct::with_capacity(n),
+        Distinct::with_capacity(n),
+        Distinct::with_capacity(n),
     );
     for i in 0..n {
         let r = records.get(i);
