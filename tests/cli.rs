@@ -364,3 +364,42 @@ fn unusable_inputs_exit_2_naming_the_file() {
         assert!(!out.exists(), "no output for unusable input");
     }
 }
+
+#[test]
+fn blocking_report_shows_the_cost_before_comparing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let left = sample("snapshot-1/renshe/contributions.csv");
+    let right = sample("snapshot-1/zhujian/housing_fund.parquet");
+    let out = dir.path().join("never-written.csv");
+    let run = link(
+        &[
+            "--left".as_ref(),
+            left.as_os_str(),
+            "--right".as_ref(),
+            right.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--blocking-report".as_ref(),
+        ],
+        "2",
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    for rule in [
+        "id_number",
+        "id_one_edit",
+        "pinyin+birth_date",
+        "name+township",
+        "candidate pairs",
+    ] {
+        assert!(stdout.contains(rule), "{rule} missing from: {stdout}");
+    }
+    assert!(
+        !out.exists(),
+        "the report compares nothing and writes no links"
+    );
+}
