@@ -37,7 +37,7 @@ pub fn synth_summary(r: &hedui_synth::Report, out: &Path, elapsed: Duration) -> 
             f.snapshot,
             f.dataset,
             f.rows,
-            f.path.strip_prefix(out).unwrap_or(&f.path).display()
+            f.path.display()
         );
     }
     let _ = writeln!(

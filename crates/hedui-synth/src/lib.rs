@@ -127,7 +127,7 @@ pub struct Report {
     pub events: BTreeMap<String, usize>,
     /// Planted events in roster households, by kind.
     pub roster_events: BTreeMap<String, usize>,
-    /// Every file written, with its row count.
+    /// Every file written (path relative to the output directory), with its row count.
     pub files: Vec<FileStat>,
     /// The configuration used.
     pub seed: u64,
@@ -197,6 +197,13 @@ pub fn generate(config: &Config, out: &Path) -> Result<Report, Error> {
     });
     let (persons_stat, events, roster_events) = write_truth(&city, &catalog, &truth_dir)?;
     files.extend(persons_stat);
+    // Paths in the manifest are relative to the city's directory, so that the city can be
+    // moved (and two generations compared byte for byte).
+    for f in &mut files {
+        if let Ok(rel) = f.path.strip_prefix(out) {
+            f.path = rel.to_owned();
+        }
+    }
 
     let report = Report {
         persons: city.persons.len(),
