@@ -270,19 +270,14 @@ fn same_file_deduplicates_without_self_pairs() {
     assert!(seen.len() > 100);
 }
 
-#[test]
-fn dedupe_writes_clusters_and_models_round_trip() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = sample("snapshot-1/renshe/contributions.csv");
-    let out = dir.path().join("clusters.csv");
-    let model = dir.path().join("model.json");
+/// Runs `hedui dedupe --input INPUT --out OUT EXTRA…` and expects success.
+fn dedupe_ok(input: &std::path::Path, out: &std::path::Path, extra: &[&std::ffi::OsStr]) {
     let run = hedui()
         .args(["dedupe", "--input"])
-        .arg(&input)
+        .arg(input)
         .arg("--out")
-        .arg(&out)
-        .arg("--save-model")
-        .arg(&model)
+        .arg(out)
+        .args(extra)
         .output()
         .expect("hedui runs");
     assert!(
@@ -290,6 +285,15 @@ fn dedupe_writes_clusters_and_models_round_trip() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+}
+
+#[test]
+fn dedupe_writes_clusters_and_models_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sample("snapshot-1/renshe/contributions.csv");
+    let out = dir.path().join("clusters.csv");
+    let model = dir.path().join("model.json");
+    dedupe_ok(&input, &out, &["--save-model".as_ref(), model.as_os_str()]);
     let text = std::fs::read_to_string(&out).expect("clusters");
     assert!(
         text.lines()
@@ -311,20 +315,7 @@ fn dedupe_writes_clusters_and_models_round_trip() {
     assert_eq!(json["format"], "hedui-linkage-model");
     // The saved model is used as given.
     let again = dir.path().join("again.csv");
-    let run = hedui()
-        .args(["dedupe", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&again)
-        .arg("--model")
-        .arg(&model)
-        .output()
-        .expect("hedui runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    dedupe_ok(&input, &again, &["--model".as_ref(), model.as_os_str()]);
     assert_eq!(
         std::fs::read(&out).expect("first"),
         std::fs::read(&again).expect("second")
