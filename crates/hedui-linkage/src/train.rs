@@ -371,6 +371,7 @@ pub fn train_unsupervised(
     let mut m_n = [0u32; 6];
     let mut sessions = Vec::new();
     let mut exact_id_pairs = 0u64;
+    let mut exact_patterns = BTreeMap::new();
     for rule in [BlockingRule::IdNumber, BlockingRule::PinyinBirthDate] {
         let (pairs, _) = blocking.rule_pairs(rule, left, right, dedupe);
         if rule == BlockingRule::IdNumber {
@@ -382,6 +383,9 @@ pub fn train_unsupervised(
                 .map(|&(l, r)| compare(left, l as usize, right, r as usize, strings))
                 .collect::<Vec<_>>(),
         );
+        if rule == BlockingRule::IdNumber {
+            exact_patterns = patterns.clone();
+        }
         let excluded = blocked_on(rule);
         let active: [bool; 6] = std::array::from_fn(|c| !excluded[c]);
         let mut prior = initial_m();
@@ -464,7 +468,14 @@ pub fn train_unsupervised(
             }
         })
         .collect();
-    let id_typo_pairs = estimate_id_typo_levels(left, right, dedupe, strings, blocking, &mut m[0]);
+    let (one_edit, _) = blocking.rule_pairs(BlockingRule::IdOneEdit, left, right, dedupe);
+    let one_edit_patterns = count_patterns(
+        one_edit
+            .par_iter()
+            .map(|&(l, r)| compare(left, l as usize, right, r as usize, strings))
+            .collect::<Vec<_>>(),
+    );
+    let id_typo_pairs = estimate_id_typo_levels(&exact_patterns, &one_edit_patterns, &mut m[0]);
     let total_pairs = if dedupe {
         (left.len() as f64) * (left.len() as f64 - 1.0) / 2.0
     } else {
@@ -496,29 +507,23 @@ pub fn train_unsupervised(
 /// rule), each counted only where the names agree (which leaves almost only matches), estimate
 /// how often a match's number carries each kind of typo relative to how often it is exact.
 fn estimate_id_typo_levels(
-    left: &Records,
-    right: &Records,
-    dedupe: bool,
-    strings: &Interner,
-    blocking: &Blocking,
+    exact_patterns: &BTreeMap<Gammas, u64>,
+    one_edit_patterns: &BTreeMap<Gammas, u64>,
     m_id: &mut Vec<f64>,
 ) -> Vec<(String, u64)> {
-    let names_agree = |g: &Gammas| ComparisonKind::Name.level_of(g[1]).is_some_and(|l| l <= 2);
-    let count = |rule: BlockingRule| -> Vec<u64> {
-        let (pairs, _) = blocking.rule_pairs(rule, left, right, dedupe);
+    // ID level counts among pairs whose names agree (exact, folded or same pinyin).
+    let count = |patterns: &BTreeMap<Gammas, u64>| -> Vec<u64> {
         let mut by_level = vec![0u64; ComparisonKind::IdNumber.levels().len()];
-        for (l, r) in pairs {
-            let g = compare(left, l as usize, right, r as usize, strings);
-            if names_agree(&g)
-                && let Some(level) = ComparisonKind::IdNumber.level_of(g[0])
-            {
-                by_level[level] += 1;
+        for (g, n) in patterns {
+            let names_agree = ComparisonKind::Name.level_of(g[1]).is_some_and(|l| l <= 2);
+            if names_agree && let Some(level) = ComparisonKind::IdNumber.level_of(g[0]) {
+                by_level[level] += n;
             }
         }
         by_level
     };
-    let exact = count(BlockingRule::IdNumber);
-    let typos = count(BlockingRule::IdOneEdit);
+    let exact = count(exact_patterns);
+    let typos = count(one_edit_patterns);
     let n_exact = (exact[0] + exact[1]) as f64;
     let labels = ComparisonKind::IdNumber.levels();
     let report: Vec<(String, u64)> = (2..=4).map(|k| (labels[k].to_owned(), typos[k])).collect();
