@@ -126,10 +126,23 @@ fn sample(path: &str) -> std::path::PathBuf {
     std::path::Path::new(SAMPLE).join(path)
 }
 
-fn link(args: &[&std::ffi::OsStr], threads: &str) -> std::process::Output {
+/// Runs `hedui link --left L --right R --out O EXTRA…` with the given thread count.
+fn link(
+    left: &std::path::Path,
+    right: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+    threads: &str,
+) -> std::process::Output {
     hedui()
         .arg("link")
-        .args(args)
+        .arg("--left")
+        .arg(left)
+        .arg("--right")
+        .arg(right)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
         .env("RAYON_NUM_THREADS", threads)
         .output()
         .expect("hedui runs")
@@ -143,17 +156,7 @@ fn link_output_is_identical_at_one_and_two_threads() {
     let mut outputs = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("links-{threads}.csv"));
-        let run = link(
-            &[
-                "--left".as_ref(),
-                left.as_os_str(),
-                "--right".as_ref(),
-                right.as_os_str(),
-                "--out".as_ref(),
-                out.as_os_str(),
-            ],
-            threads,
-        );
+        let run = link(&left, &right, &out, &[], threads);
         assert!(
             run.status.success(),
             "{}",
@@ -186,17 +189,7 @@ fn link_finds_true_pairs_on_the_sample_city() {
     let out = dir.path().join("links.parquet");
     let left = sample("snapshot-1/renshe/pensions.csv");
     let right = sample("snapshot-1/minzheng/members.csv");
-    let run = link(
-        &[
-            "--left".as_ref(),
-            left.as_os_str(),
-            "--right".as_ref(),
-            right.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ],
-        "2",
-    );
+    let run = link(&left, &right, &out, &[], "2");
     assert!(
         run.status.success(),
         "{}",
@@ -241,17 +234,7 @@ fn same_file_deduplicates_without_self_pairs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = sample("snapshot-1/renshe/contributions.csv");
     let out = dir.path().join("pairs.csv");
-    let run = link(
-        &[
-            "--left".as_ref(),
-            input.as_os_str(),
-            "--right".as_ref(),
-            input.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ],
-        "2",
-    );
+    let run = link(&input, &input, &out, &[], "2");
     assert!(
         run.status.success(),
         "{}",
@@ -337,17 +320,7 @@ fn unusable_inputs_exit_2_naming_the_file() {
     let missing = dir.path().join("missing.csv");
     let out = dir.path().join("out.csv");
     for bad in [&no_identity, &empty, &header_only, &unknown, &missing] {
-        let run = link(
-            &[
-                "--left".as_ref(),
-                bad.as_os_str(),
-                "--right".as_ref(),
-                good.as_os_str(),
-                "--out".as_ref(),
-                out.as_os_str(),
-            ],
-            "1",
-        );
+        let run = link(bad, &good, &out, &[], "1");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(2), "{}: {stderr}", bad.display());
         let name = bad.file_name().and_then(|n| n.to_str()).expect("name");
@@ -362,18 +335,7 @@ fn blocking_report_shows_the_cost_before_comparing() {
     let left = sample("snapshot-1/renshe/contributions.csv");
     let right = sample("snapshot-1/zhujian/housing_fund.parquet");
     let out = dir.path().join("never-written.csv");
-    let run = link(
-        &[
-            "--left".as_ref(),
-            left.as_os_str(),
-            "--right".as_ref(),
-            right.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            "--blocking-report".as_ref(),
-        ],
-        "2",
-    );
+    let run = link(&left, &right, &out, &["--blocking-report"], "2");
     assert!(
         run.status.success(),
         "{}",
