@@ -15,7 +15,12 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod check;
+mod ingest;
 mod link;
+mod pipeline;
+mod serve;
+mod simulate;
 mod summary;
 
 #[derive(Debug, Parser)]
@@ -42,6 +47,27 @@ enum Command {
     Link(link::LinkArgs),
     /// Find the records of one file that belong to the same person: writes record_id, cluster_id.
     Dedupe(link::DedupeArgs),
+    /// Pull now from a pipeline's sources into the lake (one-shot, for external schedulers).
+    Ingest(ingest::IngestArgs),
+    /// The built-in scheduler: runs each source and the nightly run on their cron schedules.
+    Daemon(ingest::DaemonArgs),
+    /// Serve a synthetic city's extracts the way the departments do (HTTP API, 前置库 tables),
+    /// with fault injection.
+    Simulate(simulate::SimulateArgs),
+    /// Verification: entry checks (逢进必核) of pending applications and periodic checks
+    /// (定期核对) with change flags.
+    #[command(subcommand)]
+    Check(check::CheckCommand),
+    /// The caseworker workbench (web).
+    Serve(serve::ServeArgs),
+    /// Manage workbench users.
+    #[command(subcommand)]
+    Users(serve::UsersCommand),
+    /// The nightly run: ingest → standardise → link → verify → publish.
+    Run(pipeline::RunArgs),
+    /// The main job on embedded defaults: a small synthetic city, the department simulator, two
+    /// nights, and what was found.
+    Demo(pipeline::DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +128,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Synth(a) => synth(a),
         Command::Link(a) => link::link(a).map(|()| ExitCode::SUCCESS),
         Command::Dedupe(a) => link::dedupe(a).map(|()| ExitCode::SUCCESS),
+        Command::Ingest(a) => ingest::ingest(a),
+        Command::Daemon(a) => ingest::daemon(a),
+        Command::Simulate(a) => simulate::simulate(a),
+        Command::Check(c) => check::check(c),
+        Command::Serve(a) => serve::serve(a),
+        Command::Users(c) => serve::users(c),
+        Command::Run(a) => pipeline::run(a),
+        Command::Demo(a) => pipeline::demo(a),
     }
 }
 

@@ -1257,3 +1257,34 @@ mod tests {
         }
     }
 }
+
+/// Masks a name for display in lists (DOMAIN.md §5.2): `张三` → `张*`, `王小明` → `王*明`,
+/// `欧阳婧怡` → `欧**怡`.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".to_owned(),
+        2 => format!("{}*", chars[0]),
+        n => {
+            let mut s = String::with_capacity(n * 3);
+            s.push(chars[0]);
+            s.extend(std::iter::repeat_n('*', n - 2));
+            s.push(chars[n - 1]);
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_name;
+
+    #[test]
+    fn masks_names() {
+        assert_eq!(mask_name("王小明"), "王*明");
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("欧阳婧怡"), "欧**怡");
+        assert_eq!(mask_name(""), "");
+    }
+}

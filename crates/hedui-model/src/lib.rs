@@ -10,7 +10,12 @@
 //! assert_eq!(pop.column("id_number").map(|c| c.source.as_str()), Some("公民身份号码"));
 //! ```
 //!
+//! [`flag`] holds the contract between verification, the store and the workbench: the flag
+//! with its evidence (DOMAIN.md §6.2).
+//!
 //! Architecture invariant: no IO. The embedded files are parsed from `&'static str`.
+
+pub mod flag;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,3 @@
+//! # hedui-ingest
+//!
+//! Ingestion sources (HTTP API, database table, file drop), validation against schemas/, watermarks, the scheduler.

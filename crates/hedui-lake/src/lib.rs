@@ -1,0 +1,3 @@
+//! # hedui-lake
+//!
+//! The Parquet lake: Hive partitions, atomic writes, manifests, quarantine. The only crate that writes data files.

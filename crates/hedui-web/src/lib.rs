@@ -1,0 +1,3 @@
+//! # hedui-web
+//!
+//! The caseworker workbench (axum): login, scoped work queue, flag pages, decisions, identity review, XLSX export.
