@@ -187,6 +187,78 @@ impl Flag {
     }
 }
 
+/// A roster case as the store keeps it for scoping and for the household page. The full ID
+/// numbers are here because a caseworker may reveal one (an audited action); every display
+/// masks them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// Case id in the roster.
+    pub case_id: String,
+    /// Programme code (`dibao`, `tekun`, `dishouru`, `linshi`).
+    pub programme: String,
+    /// Case status as the roster gives it (e.g. 在保, 申请中).
+    pub status: String,
+    /// County region code (6 digits): the jurisdiction for access scope.
+    pub county_code: String,
+    /// Township region code (9 digits).
+    pub township_code: String,
+    /// Address to village/community level.
+    pub address: String,
+    /// Monthly benefit currently paid, yuan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_benefit: Option<f64>,
+    /// Next periodic-review date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_review: Option<NaiveDate>,
+    /// Household members.
+    pub members: Vec<CaseMember>,
+}
+
+/// A member of a roster case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseMember {
+    /// Member id in the roster.
+    pub member_id: String,
+    /// Name as on the roster.
+    pub name: String,
+    /// ID number as on the roster (never displayed unmasked without an audited reveal).
+    pub id_number: String,
+    /// Relation to the applicant (申请人, 配偶, 子女 …).
+    pub relation: String,
+    /// The person the member is linked to in the person index, when linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_key: Option<String>,
+}
+
+/// A record pair whose identity link is uncertain, queued for clerical review by an analyst.
+/// The decision (same person / not the same person) comes back as a training label and as a
+/// must-link / cannot-link constraint for the next run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkReview {
+    /// Stable id: a hash of the two record keys (order-independent).
+    pub review_id: String,
+    /// The run that queued it.
+    pub run_id: String,
+    /// `department/dataset/record_id` of one record.
+    pub left_key: String,
+    /// `department/dataset/record_id` of the other (usually the 公安 register record).
+    pub right_key: String,
+    /// The case the link matters to, if any (for scoping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
+    /// County of that case (scope); empty when not tied to a case.
+    #[serde(default)]
+    pub county_code: String,
+    /// Match probability.
+    pub probability: f64,
+    /// Match weight.
+    pub match_weight: f64,
+    /// What each comparison contributed.
+    pub explanation: Vec<WeightContribution>,
+    /// The two records' identity fields for display, already masked: (Chinese label, left, right).
+    pub fields: Vec<(String, String, String)>,
+}
+
 /// The stable id of a flag: 16 hex digits of a 64-bit FNV-1a hash over the case id, the flag type
 /// and the sorted evidence keys (`department/dataset/record_id`). Same evidence, same id.
 pub fn flag_id(case_id: &str, flag_type: &str, evidence_keys: &[String]) -> String {
