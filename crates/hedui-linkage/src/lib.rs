@@ -8,7 +8,8 @@
 //! on agreement-pattern counts, and `probability_two_random_records_match`; [`model`] holds the
 //! parameters (saved as versioned JSON) and explains a pair's weight; [`predict`] scores pairs,
 //! chooses a threshold and evaluates against truth; [`cluster`] groups records into persons
-//! with protection against over-merging.
+//! with protection against over-merging; [`index`] keeps the person index whose keys stay
+//! stable from night to night, linking only new and changed records.
 //!
 //! ```
 //! use hedui_linkage::record::{InputRecord, Interner, prepare};
@@ -34,6 +35,7 @@
 pub mod blocking;
 pub mod cluster;
 pub mod comparison;
+pub mod index;
 pub mod job;
 pub mod model;
 pub mod predict;

@@ -142,6 +142,28 @@ pub fn explain_pair(
     model.explain(&g, tf.for_pair(left, l, right, r, &g))
 }
 
+/// Explains many pairs of a linkage (left × right), building the term frequencies once.
+pub fn explain_pairs(
+    model: &Model,
+    left: &Records,
+    right: &Records,
+    strings: &Interner,
+    pairs: &[(u32, u32)],
+) -> Vec<Explanation> {
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let tf = TermFrequencies::new(&[left, right], strings);
+    pairs
+        .iter()
+        .map(|&(l, r)| {
+            let (l, r) = (l as usize, r as usize);
+            let g = compare(left, l, right, r, strings);
+            model.explain(&g, tf.for_pair(left, l, right, r, &g))
+        })
+        .collect()
+}
+
 /// Chooses the threshold that maximises the F1 the model itself expects: with the predicted
 /// probabilities as the chance each pair is a match, expected true positives above `t` are the
 /// sum of their probabilities, and all expected matches are the sum over every pair.
