@@ -84,6 +84,51 @@ pub struct ReviewCandidate {
     pub explanation: Explanation,
     /// Whether the pair was linked (above the threshold).
     pub linked: bool,
+    /// The two records' identity fields for display, masked: (Chinese label, record, register).
+    pub fields: Vec<(String, String, String)>,
+}
+
+/// Masked identity fields of a pair, for a reviewer (DOMAIN.md §5.2: IDs first 6 + last 4,
+/// names as `王*明`, birth dates in full — a reviewer needs them to judge).
+fn review_fields(
+    left: &Records,
+    l: usize,
+    right: &Records,
+    r: usize,
+    strings: &Interner,
+) -> Vec<(String, String, String)> {
+    let id = |recs: &Records, i: usize| match recs.id_quality[i] {
+        IdQuality::Missing => String::new(),
+        _ => hedui_identity::id::mask_id(&String::from_utf8_lossy(&recs.id18[i])),
+    };
+    let name =
+        |recs: &Records, i: usize| hedui_identity::name::mask_name(strings.get(recs.name_raw[i]));
+    let dob = |recs: &Records, i: usize| {
+        crate::record::date_of(recs.dob[i])
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    };
+    let gender = |recs: &Records, i: usize| match recs.gender[i] {
+        1 => "男".to_owned(),
+        2 => "女".to_owned(),
+        _ => String::new(),
+    };
+    let place = |recs: &Records, i: usize| match recs.township[i] {
+        0 => String::new(),
+        code => {
+            let code = code.to_string();
+            hedui_identity::divisions::township_by_code(&code)
+                .map(|t| t.name.to_owned())
+                .unwrap_or(code)
+        }
+    };
+    vec![
+        ("姓名".into(), name(left, l), name(right, r)),
+        ("身份证号".into(), id(left, l), id(right, r)),
+        ("出生日期".into(), dob(left, l), dob(right, r)),
+        ("性别".into(), gender(left, l), gender(right, r)),
+        ("乡镇（街道）".into(), place(left, l), place(right, r)),
+    ]
 }
 
 /// What one linking batch did.
@@ -423,6 +468,7 @@ impl PersonIndex {
                 register_key: register_side.keys[r as usize].to_owned(),
                 explanation,
                 linked,
+                fields: review_fields(left, l as usize, register, r as usize, strings),
             })
             .collect();
         (report, reviews)

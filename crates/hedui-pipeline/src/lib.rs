@@ -8,6 +8,7 @@
 //!
 //! Main types: [`run::RunState`], [`run::RunLock`], [`report::ReportData`].
 
+pub mod link;
 pub mod report;
 pub mod run;
 

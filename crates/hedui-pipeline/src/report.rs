@@ -114,10 +114,7 @@ fn histogram(bins: &[(i32, u64)]) -> String {
             hi = lo + 2,
         );
         if i % 3 == 0 {
-            let _ = write!(
-                s,
-                "<text x=\"{x}\" y=\"188\" font-size=\"10\">{lo}</text>"
-            );
+            let _ = write!(s, "<text x=\"{x}\" y=\"188\" font-size=\"10\">{lo}</text>");
         }
     }
     s.push_str("</svg>");

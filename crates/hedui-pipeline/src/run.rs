@@ -153,7 +153,11 @@ impl RunDirs {
     /// The newest unfinished run (a run that crashed or was killed), if it is newer than
     /// every finished run.
     pub fn unfinished(&self) -> Result<Option<RunState>, Error> {
-        Ok(self.list()?.into_iter().next_back().filter(|r| r.finished_at.is_none()))
+        Ok(self
+            .list()?
+            .into_iter()
+            .next_back()
+            .filter(|r| r.finished_at.is_none()))
     }
 
     /// Saves a run's state atomically.
