@@ -523,6 +523,22 @@ pub fn kind_name(kind: LinkKind) -> &'static str {
     }
 }
 
+/// The kind named by [`kind_name`].
+pub fn kind_from_name(name: &str) -> Option<LinkKind> {
+    [
+        LinkKind::Register,
+        LinkKind::ExactId,
+        LinkKind::IdNormalized,
+        LinkKind::Id15Upgraded,
+        LinkKind::Fuzzy,
+        LinkKind::SameIdUnregistered,
+        LinkKind::Singleton,
+        LinkKind::Reviewed,
+    ]
+    .into_iter()
+    .find(|k| kind_name(*k) == name)
+}
+
 /// How the IDs of a linked pair agree: exactly as delivered, after normalisation, after the
 /// 15→18 upgrade, or not at all (a fuzzy link).
 fn id_agreement(

@@ -8,9 +8,12 @@
 //!
 //! Main types: [`run::RunState`], [`run::RunLock`], [`report::ReportData`].
 
+pub mod export;
 pub mod link;
+pub mod nightly;
 pub mod report;
 pub mod run;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

@@ -13,10 +13,12 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::NaiveDate;
 use hedui_lake::{Lake, PartitionFilter, Zone};
 use hedui_linkage::index::{
-    Constraint, IndexEntry, LinkKind, LinkReport, LinkSide, PersonIndex, ReviewCandidate, kind_name,
+    Constraint, IndexEntry, LinkKind, LinkReport, LinkSide, PersonIndex, ReviewCandidate, kind_from_name,
+    kind_name,
 };
 use hedui_linkage::model::Model;
 use hedui_linkage::record::{InputRecord, Interner, prepare};
@@ -108,14 +110,11 @@ fn hash64(hex: &str) -> u64 {
     })
 }
 
-fn text_of(array: &ArrayRef, i: usize) -> Option<String> {
-    if array.is_null(i) {
-        return None;
-    }
-    let opts = arrow::util::display::FormatOptions::default();
-    let f = arrow::util::display::ArrayFormatter::try_new(array.as_ref(), &opts).ok()?;
-    let s = f.value(i).to_string();
-    (!s.is_empty()).then_some(s)
+/// Whether a dataset is delivered as a full extract each time (the roster): then its current
+/// state is the latest delivery alone — a case missing from it has left the roster. Other
+/// datasets accumulate: a record, once delivered, stays until a later delivery changes it.
+pub fn full_extract(department: &str) -> bool {
+    department == "minzheng"
 }
 
 /// Reads the current rows of a dataset from the raw zone, keeping only `columns` (canonical
@@ -131,12 +130,17 @@ pub fn read_current(
         up_to_run: up_to_run.map(str::to_owned),
         ..Default::default()
     };
-    let parts = lake
+    let mut parts = lake
         .partitions(Zone::Raw, department, dataset, &filter)
         .map_err(|e| Error::Stage {
             stage: "link",
             reason: e.to_string(),
         })?;
+    if full_extract(department)
+        && let Some(last) = parts.iter().map(|p| p.manifest.run_id.clone()).max()
+    {
+        parts.retain(|p| p.manifest.run_id == last);
+    }
     // record id → row position in the output; later partitions overwrite earlier ones.
     let mut pos: FxHashMap<String, usize> = FxHashMap::default();
     let mut out = CurrentRows {
@@ -154,6 +158,15 @@ pub fn read_current(
             let rid = col("_source_record_id");
             let hash = col("_row_hash");
             let wanted: Vec<Option<ArrayRef>> = columns.iter().map(|c| col(c)).collect();
+            // One formatter per column and batch (dates as YYYY-MM-DD, numbers as written).
+            let opts = FormatOptions::default();
+            let fmts: Vec<Option<(ArrayFormatter<'_>, &ArrayRef)>> = wanted
+                .iter()
+                .map(|a| {
+                    a.as_ref()
+                        .and_then(|a| ArrayFormatter::try_new(a.as_ref(), &opts).ok().map(|f| (f, a)))
+                })
+                .collect();
             let (Some(rid), Some(hash)) = (rid, hash) else {
                 return Err(hedui_lake::Error::Corrupt {
                     path: dir.clone(),
@@ -173,9 +186,17 @@ pub fn read_current(
                     continue;
                 }
                 let id = rid.value(i);
-                let values: Vec<Option<String>> = wanted
+                let values: Vec<Option<String>> = fmts
                     .iter()
-                    .map(|a| a.as_ref().and_then(|a| text_of(a, i)))
+                    .map(|f| {
+                        f.as_ref().and_then(|(f, a)| {
+                            if a.is_null(i) {
+                                return None;
+                            }
+                            let s = f.value(i).to_string();
+                            (!s.is_empty()).then_some(s)
+                        })
+                    })
                     .collect();
                 let h = hash64(if hash.is_null(i) { "" } else { hash.value(i) });
                 match pos.get(id) {
@@ -359,8 +380,7 @@ impl LinkState {
             );
             for r in 0..batch.num_rows() {
                 let kind: LinkKind =
-                    serde_json::from_value(serde_json::Value::String(kind.value(r).to_owned()))
-                        .map_err(|_| corrupt(&ip, "kind"))?;
+                    kind_from_name(kind.value(r)).ok_or_else(|| corrupt(&ip, "kind"))?;
                 entries.push((
                     key.value(r).to_owned(),
                     IndexEntry {
