@@ -52,7 +52,10 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
         .output()
         .expect("hedui demo runs");
     let stdout = ok(&out);
-    assert!(stdout.contains("Flags raised on the second night"), "{stdout}");
+    assert!(
+        stdout.contains("Flags raised on the second night"),
+        "{stdout}"
+    );
     assert!(stdout.contains("hedui serve --store"), "{stdout}");
 
     let nights = runs(&dir);
@@ -67,12 +70,17 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
     }
     // The second night links only new and changed records.
     assert!(counter(&nights[1], "link", "linked") < counter(&nights[0], "link", "linked"));
-    let second = dir.join("runs").join(nights[1]["run_id"].as_str().expect("id"));
+    let second = dir
+        .join("runs")
+        .join(nights[1]["run_id"].as_str().expect("id"));
     for f in ["report.html", "flags.jsonl", "cases.jsonl", "snapshot.json"] {
         assert!(second.join(f).is_file(), "{f} missing");
     }
     let report = fs::read_to_string(second.join("report.html")).expect("report");
-    assert!(report.contains("运行报告") && report.contains("<svg"), "report has its charts");
+    assert!(
+        report.contains("运行报告") && report.contains("<svg"),
+        "report has its charts"
+    );
     let flags = fs::read_to_string(second.join("flags.jsonl")).expect("flags");
     for line in flags.lines() {
         let f: serde_json::Value = serde_json::from_str(line).expect("flag JSON");
@@ -80,16 +88,26 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
         assert!(id.is_empty() || id.contains('*'), "masked: {id}");
     }
     assert!(
-        fs::read_dir(dir.join("exports").join(nights[1]["run_id"].as_str().expect("id")))
-            .expect("exports")
-            .count()
+        fs::read_dir(
+            dir.join("exports")
+                .join(nights[1]["run_id"].as_str().expect("id"))
+        )
+        .expect("exports")
+        .count()
             > 0
     );
 
     // The same night again (sources already drained): no new link, no new flag.
     let pipeline = dir.join("pipeline.toml");
     let out = hedui()
-        .args(["run", "--skip-ingest", "--as-of", "2021-09-30", "--json", "--pipeline"])
+        .args([
+            "run",
+            "--skip-ingest",
+            "--as-of",
+            "2021-09-30",
+            "--json",
+            "--pipeline",
+        ])
         .arg(&pipeline)
         .output()
         .expect("hedui run");
@@ -109,7 +127,14 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
     completed.retain(|s| s[0] != "publish");
     fs::write(&state_path, serde_json::to_vec(&st).expect("json")).expect("write state");
     let out = hedui()
-        .args(["run", "--skip-ingest", "--as-of", "2021-09-30", "--json", "--pipeline"])
+        .args([
+            "run",
+            "--skip-ingest",
+            "--as-of",
+            "2021-09-30",
+            "--json",
+            "--pipeline",
+        ])
         .arg(&pipeline)
         .output()
         .expect("hedui run");

@@ -118,7 +118,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&outcome.state)?);
     } else {
-        println!("run {} finished (as of {})", outcome.state.run_id, outcome.state.as_of);
+        println!(
+            "run {} finished (as of {})",
+            outcome.state.run_id, outcome.state.as_of
+        );
         println!("  report:  {}", outcome.report.display());
         for x in &outcome.exports {
             println!("  export:  {}", x.display());
@@ -152,16 +155,24 @@ fn night(exe: &Path, pipeline: &Path, as_of: NaiveDate, secret: &str) -> Result<
 /// Copies the file-drop deliveries of one snapshot into the drop directories.
 fn deliver_files(city: &Path, snapshot: &str, drop: &Path) -> Result<usize> {
     let mut n = 0;
-    for (dept, ext) in [("weijian", "xlsx"), ("zhujian", "parquet"), ("minzheng", "csv")] {
+    for (dept, ext) in [
+        ("weijian", "xlsx"),
+        ("zhujian", "parquet"),
+        ("minzheng", "csv"),
+    ] {
         let src = city.join(snapshot).join(dept);
-        let Ok(entries) = fs::read_dir(&src) else { continue };
+        let Ok(entries) = fs::read_dir(&src) else {
+            continue;
+        };
         let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for f in files {
             if f.extension().and_then(|e| e.to_str()) != Some(ext) {
                 continue;
             }
-            let Some(stem) = f.file_stem().and_then(|s| s.to_str()) else { continue };
+            let Some(stem) = f.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
             let dir = drop.join(dept).join(stem);
             fs::create_dir_all(&dir)?;
             let target = dir.join(format!("{stem}-{snapshot}.{ext}"));
@@ -190,7 +201,10 @@ fn prepare_dir(dir: &Path) -> Result<()> {
         }
     }
     fs::create_dir_all(dir)?;
-    fs::write(&marker, "hedui demo working directory; `hedui demo` empties it on its next run\n")?;
+    fs::write(
+        &marker,
+        "hedui demo working directory; `hedui demo` empties it on its next run\n",
+    )?;
     Ok(())
 }
 
@@ -240,7 +254,11 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
 
     let pipeline = dir.join("pipeline.toml");
     // TOML basic strings: escape backslashes and quotes of the path.
-    let dir_toml = dir.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let dir_toml = dir
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
     let text = NIGHTLY_TOML
         .replace(REFERENCE_BASE_URL, &base_url)
         .replace("\"../hedui-data/", &format!("\"{dir_toml}/"))
@@ -256,7 +274,10 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     eprintln!("3/5 first night (extracts of {}) …", snapshots[0]);
     night(&exe, &pipeline, snapshots[0], &secret)?;
 
-    eprintln!("4/5 the departments publish the next extracts; second night ({}) …", snapshots[1]);
+    eprintln!(
+        "4/5 the departments publish the next extracts; second night ({}) …",
+        snapshots[1]
+    );
     rt.block_on(sim.publish(Some("snapshot-2")))
         .context("publishing snapshot-2 in the simulator")?;
     deliver_files(&city, "snapshot-2", &drop)?;
@@ -304,7 +325,10 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         );
     }
     println!();
-    println!("Flags raised on the second night, by type ({} in all):", flags.len());
+    println!(
+        "Flags raised on the second night, by type ({} in all):",
+        flags.len()
+    );
     for (t, fs_) in &by_type {
         println!("  {t:<20} {:>5}", fs_.len());
     }
@@ -324,8 +348,18 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     println!();
     println!("Where things are:");
-    println!("  run report       {}", run_dir.join("report.html").display());
-    println!("  XLSX by county   {}", spec.pipeline.data_dir.join("exports").join(&last.run_id).display());
+    println!(
+        "  run report       {}",
+        run_dir.join("report.html").display()
+    );
+    println!(
+        "  XLSX by county   {}",
+        spec.pipeline
+            .data_dir
+            .join("exports")
+            .join(&last.run_id)
+            .display()
+    );
     println!("  entry reports    {}", run_dir.join("entry").display());
     println!("  lake             {}", spec.pipeline.lake_dir().display());
     println!("  store            {}", spec.store_url());
@@ -347,7 +381,10 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         println!("  {u:<20} {role}");
     }
     if townships > 3 {
-        println!("  … and {} more township caseworkers (township_<9-digit code>)", townships - 3);
+        println!(
+            "  … and {} more township caseworkers (township_<9-digit code>)",
+            townships - 3
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

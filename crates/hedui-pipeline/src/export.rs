@@ -34,7 +34,10 @@ const HEADERS: [&str; 15] = [
 pub fn district_workbooks(flags: &[Flag], dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut by_county: BTreeMap<&str, Vec<&Flag>> = BTreeMap::new();
     for f in flags {
-        by_county.entry(f.subject.county_code.as_str()).or_default().push(f);
+        by_county
+            .entry(f.subject.county_code.as_str())
+            .or_default()
+            .push(f);
     }
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut out = Vec::new();

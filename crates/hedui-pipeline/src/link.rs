@@ -17,8 +17,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::NaiveDate;
 use hedui_lake::{Lake, PartitionFilter, Zone};
 use hedui_linkage::index::{
-    Constraint, IndexEntry, LinkKind, LinkReport, LinkSide, PersonIndex, ReviewCandidate, kind_from_name,
-    kind_name,
+    Constraint, IndexEntry, LinkKind, LinkReport, LinkSide, PersonIndex, ReviewCandidate,
+    kind_from_name, kind_name,
 };
 use hedui_linkage::model::Model;
 use hedui_linkage::record::{InputRecord, Interner, prepare};
@@ -163,8 +163,11 @@ pub fn read_current(
             let fmts: Vec<Option<(ArrayFormatter<'_>, &ArrayRef)>> = wanted
                 .iter()
                 .map(|a| {
-                    a.as_ref()
-                        .and_then(|a| ArrayFormatter::try_new(a.as_ref(), &opts).ok().map(|f| (f, a)))
+                    a.as_ref().and_then(|a| {
+                        ArrayFormatter::try_new(a.as_ref(), &opts)
+                            .ok()
+                            .map(|f| (f, a))
+                    })
                 })
                 .collect();
             let (Some(rid), Some(hash)) = (rid, hash) else {
@@ -236,7 +239,7 @@ fn identity_records(
     prefix: &str,
     key_prefix: &str,
     suffix: &str,
-) -> (Vec<InputRecord>, Vec<String>) {
+) -> (Vec<InputRecord>, Vec<String>, Vec<usize>) {
     let get = |name: &str| rows.column(&format!("{prefix}{name}"));
     let name = get("name");
     let id = get("id_number");
@@ -258,6 +261,7 @@ fn identity_records(
     let pick = |c: Option<&[Option<String>]>, i: usize| c.and_then(|c| c[i].clone());
     let mut recs = Vec::with_capacity(rows.len());
     let mut keys = Vec::with_capacity(rows.len());
+    let mut at = Vec::with_capacity(rows.len());
     for i in 0..rows.len() {
         let (n, idn) = (pick(name, i), pick(id, i));
         if n.is_none() && idn.is_none() {
@@ -275,8 +279,9 @@ fn identity_records(
             phone: pick(phone, i),
         });
         keys.push(key);
+        at.push(i);
     }
-    (recs, keys)
+    (recs, keys, at)
 }
 
 /// What the link stage did.
@@ -565,8 +570,10 @@ pub fn link_stage(
         "phone",
     ];
     let register_rows = read_current(lake, "gongan", "population", &pop_cols, None)?;
-    let (reg_recs, reg_keys) = identity_records(&register_rows, "", "gongan/population", "");
-    let reg_hashes: Vec<u64> = register_rows.hashes.clone();
+    let (reg_recs, reg_keys, reg_rows) =
+        identity_records(&register_rows, "", "gongan/population", "");
+    let reg_hashes: Vec<u64> = reg_rows.iter().map(|&r| register_rows.hashes[r]).collect();
+    drop(register_rows);
     let mut strings = Interner::new();
     let register = prepare(&reg_recs, &mut strings, reference);
     let reg_key_refs: Vec<&str> = reg_keys.iter().map(String::as_str).collect();
@@ -589,63 +596,21 @@ pub fn link_stage(
         raw_ids: &reg_raw,
     };
 
-    // Every other person-bearing dataset, role by role: only new and changed records.
-    let mut pending: Vec<Pending> = Vec::new();
-    for schema in linked_datasets(catalog) {
-        let mut cols: Vec<String> = Vec::new();
-        let rs = roles(schema);
-        for role in &rs {
-            cols.push(format!("{}name", role.prefix));
-            cols.push(format!("{}id_number", role.prefix));
-        }
-        for c in ["birth_date", "gender", "address", "phone", "former_name"] {
-            if schema.column(c).is_some() {
-                cols.push(c.to_owned());
-            }
-        }
-        let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let rows = read_current(lake, &schema.department, &schema.dataset, &col_refs, None)?;
-        let key_prefix = format!("{}/{}", schema.department, schema.dataset);
-        for role in &rs {
-            let (recs, keys) = identity_records(&rows, role.prefix, &key_prefix, &role.suffix);
-            outcome.considered += recs.len() as u64;
-            let hash_of: FxHashMap<&str, u64> = rows
-                .record_ids
-                .iter()
-                .zip(&rows.hashes)
-                .map(|(k, h)| (k.as_str(), *h))
-                .collect();
-            let mut p = Pending {
-                dataset: key_prefix.clone(),
-                recs: Vec::new(),
-                keys: Vec::new(),
-                hashes: Vec::new(),
-            };
-            for (rec, key) in recs.into_iter().zip(keys) {
-                let rid = key
-                    .strip_prefix(&format!("{key_prefix}/"))
-                    .unwrap_or(&key)
-                    .trim_end_matches(role.suffix.as_str());
-                let h = hash_of.get(rid).copied().unwrap_or(0);
-                if index.needs_linking(&key, h) {
-                    p.recs.push(rec);
-                    p.keys.push(key);
-                    p.hashes.push(h);
-                }
-            }
-            if !p.recs.is_empty() {
-                pending.push(p);
-            }
-        }
-    }
+    // Every other person-bearing dataset, role by role: only new and changed records. One
+    // dataset is in memory at a time.
+    let datasets = linked_datasets(catalog);
 
-    // The model: trained once (first night) on a sample of the pending records against the
-    // register, then reused so links stay comparable from night to night.
+    // The model: trained once (first night) on a sample of the pending records of every
+    // dataset against the register, then reused so links stay comparable from night to night.
     let model = match state.model()? {
         Some(m) => m,
         None => {
-            let sample: Vec<InputRecord> =
-                sample_records(&pending, options.train_sample, options.seed);
+            let quota = options.train_sample / datasets.len().max(1);
+            let mut sample: Vec<InputRecord> = Vec::new();
+            for schema in &datasets {
+                let pending = pending_of(lake, schema, &index)?.0;
+                sample.extend(sample_records(&pending, quota, options.seed));
+            }
             if sample.is_empty() || reg_recs.is_empty() {
                 return Err(Error::Stage {
                     stage: "link",
@@ -676,43 +641,93 @@ pub fn link_stage(
 
     let mut reviews = Vec::new();
     let mut hist: BTreeMap<i32, u64> = BTreeMap::new();
-    for p in &pending {
-        let left = prepare(&p.recs, &mut strings, reference);
-        let keys: Vec<&str> = p.keys.iter().map(String::as_str).collect();
-        let raw: Vec<&str> = p
-            .recs
-            .iter()
-            .map(|r| r.id_number.as_deref().unwrap_or(""))
-            .collect();
-        let side = LinkSide {
-            keys: &keys,
-            hashes: &p.hashes,
-            raw_ids: &raw,
-        };
-        let (r, rv) = index.link(
-            &model,
-            &left,
-            &side,
-            &register,
-            &register_side,
-            &strings,
-            &options.constraints,
-            options.review_band,
-        );
-        for k in &keys {
-            if let Some(w) = index.get(k).and_then(|e| e.match_weight) {
-                *hist.entry(((w / 2.0).floor() as i32) * 2).or_default() += 1;
+    for schema in &datasets {
+        let (pending, considered) = pending_of(lake, schema, &index)?;
+        outcome.considered += considered;
+        for p in &pending {
+            let left = prepare(&p.recs, &mut strings, reference);
+            let keys: Vec<&str> = p.keys.iter().map(String::as_str).collect();
+            let raw: Vec<&str> = p
+                .recs
+                .iter()
+                .map(|r| r.id_number.as_deref().unwrap_or(""))
+                .collect();
+            let side = LinkSide {
+                keys: &keys,
+                hashes: &p.hashes,
+                raw_ids: &raw,
+            };
+            let (r, rv) = index.link(
+                &model,
+                &left,
+                &side,
+                &register,
+                &register_side,
+                &strings,
+                &options.constraints,
+                options.review_band,
+            );
+            for k in &keys {
+                if let Some(w) = index.get(k).and_then(|e| e.match_weight) {
+                    *hist.entry(((w / 2.0).floor() as i32) * 2).or_default() += 1;
+                }
             }
+            merge(&mut outcome, &r);
+            *outcome.per_dataset.entry(p.dataset.clone()).or_default() += r.records;
+            reviews.extend(rv);
         }
-        merge(&mut outcome, &r);
-        *outcome.per_dataset.entry(p.dataset.clone()).or_default() += r.records;
-        reviews.extend(rv);
     }
     outcome.weight_histogram = hist.into_iter().collect();
     outcome.persons = index.persons() as u64;
     outcome.records_indexed = index.len() as u64;
     state.save_index(&index)?;
     Ok((outcome, index, reviews))
+}
+
+/// The new and changed records of one dataset, role by role, and how many records it has.
+fn pending_of(
+    lake: &Lake,
+    schema: &DatasetSchema,
+    index: &PersonIndex,
+) -> Result<(Vec<Pending>, u64), Error> {
+    let mut cols: Vec<String> = Vec::new();
+    let rs = roles(schema);
+    for role in &rs {
+        cols.push(format!("{}name", role.prefix));
+        cols.push(format!("{}id_number", role.prefix));
+    }
+    for c in ["birth_date", "gender", "address", "phone", "former_name"] {
+        if schema.column(c).is_some() {
+            cols.push(c.to_owned());
+        }
+    }
+    let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+    let rows = read_current(lake, &schema.department, &schema.dataset, &col_refs, None)?;
+    let key_prefix = format!("{}/{}", schema.department, schema.dataset);
+    let mut out = Vec::new();
+    let mut considered = 0u64;
+    for role in &rs {
+        let (recs, keys, rows_of) = identity_records(&rows, role.prefix, &key_prefix, &role.suffix);
+        considered += recs.len() as u64;
+        let mut p = Pending {
+            dataset: key_prefix.clone(),
+            recs: Vec::new(),
+            keys: Vec::new(),
+            hashes: Vec::new(),
+        };
+        for ((rec, key), row) in recs.into_iter().zip(keys).zip(rows_of) {
+            let h = rows.hashes[row];
+            if index.needs_linking(&key, h) {
+                p.recs.push(rec);
+                p.keys.push(key);
+                p.hashes.push(h);
+            }
+        }
+        if !p.recs.is_empty() {
+            out.push(p);
+        }
+    }
+    Ok((out, considered))
 }
 
 fn merge(outcome: &mut LinkOutcome, r: &LinkReport) {

@@ -26,7 +26,9 @@ use serde::de::DeserializeOwned;
 use crate::Error;
 use crate::link::{LinkOptions, LinkOutcome, LinkState, link_stage};
 use crate::report::{DatasetQuality, ReportData, render};
-use crate::run::{RunDirs, RunLock, RunState, Stage, StageCounters, new_run_id, peak_rss_mib, write_atomic};
+use crate::run::{
+    RunDirs, RunLock, RunState, Stage, StageCounters, new_run_id, peak_rss_mib, write_atomic,
+};
 use crate::verify::check_input;
 
 /// The pipeline file's sections for the stages after ingestion (`[linkage]`, `[verify]`,
@@ -305,12 +307,10 @@ pub async fn run_night(
     let catalog = Catalog::builtin().map_err(|e| Error::Internal(e.to_string()))?;
     let lake = Lake::open(spec.pipeline.lake_dir());
     let store_url = spec.store_url();
-    let store = Store::open(&store_url)
-        .await
-        .map_err(|e| Error::Stage {
-            stage: "publish",
-            reason: format!("opening the store: {e}"),
-        })?;
+    let store = Store::open(&store_url).await.map_err(|e| Error::Stage {
+        stage: "publish",
+        reason: format!("opening the store: {e}"),
+    })?;
     store
         .record_run_start(&RunInfo {
             run_id: state.run_id.clone(),
@@ -358,7 +358,11 @@ pub async fn run_night(
                 });
             }
             if !failed.is_empty() {
-                tracing::warn!(failed = failed.len(), "sources failed: {}", failed.join("; "));
+                tracing::warn!(
+                    failed = failed.len(),
+                    "sources failed: {}",
+                    failed.join("; ")
+                );
             }
             c.details = serde_json::json!({
                 "ingest_run": report.run_id,
@@ -403,7 +407,10 @@ pub async fn run_night(
             tokio::task::spawn_blocking(move || link_stage(&lake2, &ls, &cat, &opts))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
-        let reviews: Vec<LinkReview> = reviews.iter().map(|r| review_of(&state.run_id, r)).collect();
+        let reviews: Vec<LinkReview> = reviews
+            .iter()
+            .map(|r| review_of(&state.run_id, r))
+            .collect();
         fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
         write_jsonl(&run_dir.join("reviews.jsonl"), &reviews)?;
         let c = StageCounters {
@@ -465,7 +472,10 @@ pub async fn run_night(
             write_jsonl(&dir2.join("flags.jsonl"), &out.flags)?;
             write_jsonl(&dir2.join("cases.jsonl"), &out.cases)?;
             write_jsonl(&dir2.join("due.jsonl"), &out.due)?;
-            write_atomic(&dir2.join("snapshot.json"), out.snapshot.to_json().as_bytes())?;
+            write_atomic(
+                &dir2.join("snapshot.json"),
+                out.snapshot.to_json().as_bytes(),
+            )?;
             let mut entry_count = 0u64;
             if entry_checks {
                 let reports = hedui_verify::entry::run_entry(&input, &rules, as_of);
@@ -577,7 +587,9 @@ pub async fn run_night(
         .map_err(|e| stage_err("publish")(e.to_string()))?;
     store.close().await;
     let findings = data.flags_by_type.values().sum::<u64>() > 0
-        || state.counters(Stage::Ingest).is_some_and(|c| c.quarantined > 0);
+        || state
+            .counters(Stage::Ingest)
+            .is_some_and(|c| c.quarantined > 0);
     Ok(RunOutcome {
         dir: run_dir,
         report: report_path,
@@ -606,10 +618,11 @@ fn quarantine_reasons(
         .map_err(|e| stage_err("ingest")(e.to_string()))?;
     for p in parts {
         p.for_each_batch(|b| {
-            if let Some(col) = b
-                .column_by_name("_reason")
-                .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>().cloned())
-            {
+            if let Some(col) = b.column_by_name("_reason").and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .cloned()
+            }) {
                 for r in col.iter().flatten() {
                     let kind = r.split(':').next().unwrap_or(r).trim();
                     *counts.entry(kind.to_owned()).or_default() += 1;
@@ -625,7 +638,11 @@ fn quarantine_reasons(
     Ok(v)
 }
 
-fn report_data(state: &RunState, run_dir: &Path, link_state: &LinkState) -> Result<ReportData, Error> {
+fn report_data(
+    state: &RunState,
+    run_dir: &Path,
+    link_state: &LinkState,
+) -> Result<ReportData, Error> {
     let mut data = ReportData::default();
     if let Some(c) = state.counters(Stage::Ingest)
         && let Some(q) = c.details.get("quality")

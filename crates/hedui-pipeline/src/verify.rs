@@ -6,7 +6,9 @@ use hedui_lake::Lake;
 use hedui_linkage::index::{LinkKind, PersonIndex, person_key};
 use hedui_model::Catalog;
 use hedui_model::flag::MatchKind;
-use hedui_verify::input::{CheckInput, FACT_DATASETS, PersonLink, RecordLink, SourceRecord, SourceTable};
+use hedui_verify::input::{
+    CheckInput, FACT_DATASETS, PersonLink, RecordLink, SourceRecord, SourceTable,
+};
 
 use crate::Error;
 use crate::link::{read_current, roles};
@@ -52,11 +54,16 @@ pub fn check_input(
         let key_prefix = format!("{dept}/{ds}");
         let rs = roles(schema);
         table.records.reserve(rows.len());
-        for i in 0..rows.len() {
-            let values: Vec<Option<String>> = rows.columns.iter().map(|c| c[i].clone()).collect();
+        let n = rows.len();
+        let record_ids = rows.record_ids;
+        // Move the values out column by column instead of copying them.
+        let mut cols: Vec<std::vec::IntoIter<Option<String>>> =
+            rows.columns.into_iter().map(Vec::into_iter).collect();
+        for record_id in record_ids.iter().take(n) {
+            let values: Vec<Option<String>> = cols.iter_mut().map(|c| c.next().flatten()).collect();
             let mut links = Vec::new();
             for role in &rs {
-                let key = format!("{key_prefix}/{}{}", rows.record_ids[i], role.suffix);
+                let key = format!("{key_prefix}/{record_id}{}", role.suffix);
                 if let Some(e) = index.get(&key) {
                     links.push(PersonLink {
                         column: format!("{}id_number", role.prefix),
