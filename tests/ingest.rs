@@ -66,8 +66,14 @@ impl FixtureApi {
             .filter(|l| !l.is_empty());
         let header = lines.next().unwrap();
         Arc::new(FixtureApi {
-            json: Dataset { header: Vec::new(), rows: json_rows },
-            csv: Dataset { header, rows: lines.collect() },
+            json: Dataset {
+                header: Vec::new(),
+                rows: json_rows,
+            },
+            csv: Dataset {
+                header,
+                rows: lines.collect(),
+            },
             faults: Mutex::new(Faults::default()),
             requests: AtomicU64::new(0),
         })
@@ -82,12 +88,18 @@ impl FixtureApi {
         let (tx, rx) = std::sync::mpsc::channel();
         let api = Arc::clone(self);
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap().port()).unwrap();
                 loop {
-                    let Ok((sock, _)) = listener.accept().await else { continue };
+                    let Ok((sock, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let api = Arc::clone(&api);
                     tokio::spawn(async move {
                         let _ = api.serve(sock).await;
@@ -110,10 +122,19 @@ impl FixtureApi {
         }
         let head = String::from_utf8_lossy(&buf).into_owned();
         let mut lines = head.split("\r\n");
-        let target = lines.next().unwrap_or("").split(' ').nth(1).unwrap_or("").to_owned();
+        let target = lines
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .nth(1)
+            .unwrap_or("")
+            .to_owned();
         let headers: Vec<(String, String)> = lines
             .take_while(|l| !l.is_empty())
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            })
             .collect();
         let h = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -133,25 +154,55 @@ impl FixtureApi {
         let authorised = if path.contains("/renshe/") {
             h("authorization").as_deref() == Some(&format!("Bearer {SECRET}"))
         } else {
-            match (h("x-app-key"), h("x-timestamp"), h("x-nonce"), h("x-signature")) {
+            match (
+                h("x-app-key"),
+                h("x-timestamp"),
+                h("x-nonce"),
+                h("x-signature"),
+            ) {
                 (Some(k), Some(ts), Some(nonce), Some(sig)) => {
                     let ts: i64 = ts.parse().unwrap_or(0);
-                    let canon = params.iter().map(|(a, b)| format!("{a}={b}")).collect::<Vec<_>>().join("&");
+                    let canon = params
+                        .iter()
+                        .map(|(a, b)| format!("{a}={b}"))
+                        .collect::<Vec<_>>()
+                        .join("&");
                     k == "hedui-gongan"
                         && (chrono::Utc::now().timestamp() - ts).abs() <= 300
                         && (8..=64).contains(&nonce.len())
-                        && sig == hedui_ingest::http::signature(SECRET, "GET", path, &canon, ts, &nonce)
+                        && sig
+                            == hedui_ingest::http::signature(
+                                SECRET, "GET", path, &canon, ts, &nonce,
+                            )
                 }
                 _ => false,
             }
         };
         if !authorised {
-            return respond(&mut sock, 401, "application/json", &[], br#"{"code":401,"msg":"authentication failed"}"#).await;
+            return respond(
+                &mut sock,
+                401,
+                "application/json",
+                &[],
+                br#"{"code":401,"msg":"authentication failed"}"#,
+            )
+            .await;
         }
-        let fault = if faults.every > 0 && n % faults.every == 2 % faults.every { faults.kind } else { None };
+        let fault = if faults.every > 0 && n % faults.every == 2 % faults.every {
+            faults.kind
+        } else {
+            None
+        };
         match fault {
             Some("5xx") => {
-                return respond(&mut sock, 503, "application/json", &[], br#"{"code":503,"msg":"busy"}"#).await;
+                return respond(
+                    &mut sock,
+                    503,
+                    "application/json",
+                    &[],
+                    br#"{"code":503,"msg":"busy"}"#,
+                )
+                .await;
             }
             Some("timeout") => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
@@ -183,7 +234,10 @@ impl FixtureApi {
             (
                 "text/csv; charset=gb18030",
                 body,
-                vec![("X-Next-Since".into(), next.to_string()), ("X-Has-More".into(), more.to_string())],
+                vec![
+                    ("X-Next-Since".into(), next.to_string()),
+                    ("X-Has-More".into(), more.to_string()),
+                ],
             )
         } else {
             let mut body = br#"{"code":0,"msg":"ok","data":{"records":["#.to_vec();
@@ -198,7 +252,9 @@ impl FixtureApi {
                 body.extend_from_slice(format!("{{\"_seq\":{},", start + i + 1).as_bytes());
                 body.extend_from_slice(&line.as_bytes()[1..]);
             }
-            body.extend_from_slice(format!(r#"],"next_since":{next},"has_more":{more}}}}}"#).as_bytes());
+            body.extend_from_slice(
+                format!(r#"],"next_since":{next},"has_more":{more}}}}}"#).as_bytes(),
+            );
             ("application/json", body, Vec::new())
         };
         if fault == Some("truncate") {
@@ -305,10 +361,16 @@ fn lake_seqs(lake: &Path, dept: &str, ds: &str) -> Vec<i64> {
     let lake = Lake::open(lake);
     let mut out = Vec::new();
     for zone in [Zone::Raw, Zone::Quarantine] {
-        for p in lake.partitions(zone, dept, ds, &PartitionFilter::default()).unwrap() {
+        for p in lake
+            .partitions(zone, dept, ds, &PartitionFilter::default())
+            .unwrap()
+        {
             let t = p.read_text().unwrap();
             if let Some(c) = t.column("_seq") {
-                out.extend(c.iter().map(|v| v.as_deref().unwrap().parse::<i64>().unwrap()));
+                out.extend(
+                    c.iter()
+                        .map(|v| v.as_deref().unwrap().parse::<i64>().unwrap()),
+                );
             }
         }
     }
@@ -319,14 +381,29 @@ fn lake_seqs(lake: &Path, dept: &str, ds: &str) -> Vec<i64> {
 fn assert_exact(lake: &Path, dept: &str, ds: &str, n: usize) {
     let seqs = lake_seqs(lake, dept, ds);
     let unique: BTreeSet<i64> = seqs.iter().copied().collect();
-    assert_eq!(unique.len(), seqs.len(), "{dept}/{ds}: duplicated rows in the lake");
-    assert_eq!(seqs, (1..=n as i64).collect::<Vec<_>>(), "{dept}/{ds}: lake differs from the source");
+    assert_eq!(
+        unique.len(),
+        seqs.len(),
+        "{dept}/{ds}: duplicated rows in the lake"
+    );
+    assert_eq!(
+        seqs,
+        (1..=n as i64).collect::<Vec<_>>(),
+        "{dept}/{ds}: lake differs from the source"
+    );
 }
 
 fn run_manifest_reconciles(lake: &Path, stdout_json: &str) {
     let m: hedui_lake::RunManifest = serde_json::from_str(stdout_json).unwrap();
     for s in &m.sources {
-        assert!(s.reconciles(), "{}: read {} != written {} + quarantined {}", s.source, s.rows_read, s.rows_written, s.rows_quarantined);
+        assert!(
+            s.reconciles(),
+            "{}: read {} != written {} + quarantined {}",
+            s.source,
+            s.rows_read,
+            s.rows_written,
+            s.rows_quarantined
+        );
     }
     let stored = Lake::open(lake).run_manifest(&m.run_id).unwrap();
     assert_eq!(stored, m);
@@ -346,9 +423,21 @@ fn http_json_and_csv_end_to_end_then_idempotent() {
     assert_exact(&lake, "renshe", "contributions", api.csv.rows.len());
     // Typed columns: the population's updated_at is a timestamp, the contribution amount a float.
     let l = Lake::open(&lake);
-    let parts = l.partitions(Zone::Raw, "renshe", "contributions", &PartitionFilter::default()).unwrap();
+    let parts = l
+        .partitions(
+            Zone::Raw,
+            "renshe",
+            "contributions",
+            &PartitionFilter::default(),
+        )
+        .unwrap();
     let batch = &parts[0].read_batches().unwrap()[0];
-    let ty = |n: &str| format!("{:?}", batch.schema().field_with_name(n).unwrap().data_type());
+    let ty = |n: &str| {
+        format!(
+            "{:?}",
+            batch.schema().field_with_name(n).unwrap().data_type()
+        )
+    };
     assert_eq!(ty("base"), "Float64");
     assert_eq!(ty("id_number"), "Utf8");
     assert_eq!(ty("_seq"), "Int64");
@@ -364,8 +453,19 @@ fn http_json_and_csv_end_to_end_then_idempotent() {
 fn each_http_fault_leaves_exactly_the_source_rows() {
     let api = FixtureApi::load();
     let port = api.start();
-    for (kind, every) in [("5xx", 3), ("timeout", 5), ("slow", 4), ("truncate", 3), ("duplicate", 2)] {
-        api.set(Faults { kind: Some(kind), every, slow_ms: 300, ..Faults::default() });
+    for (kind, every) in [
+        ("5xx", 3),
+        ("timeout", 5),
+        ("slow", 4),
+        ("truncate", 3),
+        ("duplicate", 2),
+    ] {
+        api.set(Faults {
+            kind: Some(kind),
+            every,
+            slow_ms: 300,
+            ..Faults::default()
+        });
         let dir = tempfile::tempdir().unwrap();
         let p = write_pipeline(dir.path(), port, "", "");
         let lake = dir.path().join("data/lake");
@@ -373,9 +473,15 @@ fn each_http_fault_leaves_exactly_the_source_rows() {
         assert!(code == 0 || code == 1, "{kind}: exit {code}: {err}");
         run_manifest_reconciles(&lake, &out);
         let m: hedui_lake::RunManifest = serde_json::from_str(&out).unwrap();
-        assert!(m.sources.iter().all(|s| s.status != "failed"), "{kind}: {out}");
+        assert!(
+            m.sources.iter().all(|s| s.status != "failed"),
+            "{kind}: {out}"
+        );
         if kind == "duplicate" {
-            assert!(m.sources.iter().any(|s| s.duplicates_dropped > 0), "{kind}: {out}");
+            assert!(
+                m.sources.iter().any(|s| s.duplicates_dropped > 0),
+                "{kind}: {out}"
+            );
         } else if kind != "slow" {
             assert!(m.sources.iter().any(|s| s.retries > 0), "{kind}: {out}");
         }
@@ -388,16 +494,34 @@ fn each_http_fault_leaves_exactly_the_source_rows() {
 fn schema_drift_fails_clearly_and_the_rerun_completes() {
     let api = FixtureApi::load();
     let port = api.start();
-    api.set(Faults { drift: true, ..Faults::default() });
+    api.set(Faults {
+        drift: true,
+        ..Faults::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let p = write_pipeline(dir.path(), port, "", "");
     let lake = dir.path().join("data/lake");
-    let (code, out, _) = hedui(&["ingest", "--pipeline", p.to_str().unwrap(), "--source", "gongan_population"]);
+    let (code, out, _) = hedui(&[
+        "ingest",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--source",
+        "gongan_population",
+    ]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("schema drift") && out.contains("姓名 (name)") && out.contains("名称"), "{out}");
+    assert!(
+        out.contains("schema drift") && out.contains("姓名 (name)") && out.contains("名称"),
+        "{out}"
+    );
     assert!(lake_seqs(&lake, "gongan", "population").is_empty());
     api.set(Faults::default());
-    let (code, out, err) = hedui(&["ingest", "--pipeline", p.to_str().unwrap(), "--source", "gongan_population"]);
+    let (code, out, err) = hedui(&[
+        "ingest",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--source",
+        "gongan_population",
+    ]);
     assert!(code == 0 || code == 1, "{out} {err}");
     assert_exact(&lake, "gongan", "population", api.json.rows.len());
 }
@@ -406,12 +530,21 @@ fn schema_drift_fails_clearly_and_the_rerun_completes() {
 fn sigkill_mid_pull_then_rerun_loses_and_duplicates_nothing() {
     let api = FixtureApi::load();
     let port = api.start();
-    api.set(Faults { delay_ms: 60, ..Faults::default() });
+    api.set(Faults {
+        delay_ms: 60,
+        ..Faults::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let p = write_pipeline(dir.path(), port, "", "");
     let lake = dir.path().join("data/lake");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hedui"))
-        .args(["ingest", "--pipeline", p.to_str().unwrap(), "--source", "gongan_population"])
+        .args([
+            "ingest",
+            "--pipeline",
+            p.to_str().unwrap(),
+            "--source",
+            "gongan_population",
+        ])
         .env("FIXTURE_SECRET", SECRET)
         .env("HEDUI_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -422,9 +555,19 @@ fn sigkill_mid_pull_then_rerun_loses_and_duplicates_nothing() {
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
     let before = lake_seqs(&lake, "gongan", "population");
-    assert!(before.len() < api.json.rows.len(), "the kill came too late to test anything");
+    assert!(
+        before.len() < api.json.rows.len(),
+        "the kill came too late to test anything"
+    );
     api.set(Faults::default());
-    let (code, out, err) = hedui(&["ingest", "--pipeline", p.to_str().unwrap(), "--source", "gongan_population", "--json"]);
+    let (code, out, err) = hedui(&[
+        "ingest",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--source",
+        "gongan_population",
+        "--json",
+    ]);
     assert!(code == 0 || code == 1, "{out} {err}");
     run_manifest_reconciles(&lake, &out);
     assert_exact(&lake, "gongan", "population", api.json.rows.len());
@@ -451,7 +594,14 @@ patterns = [{patterns}]
 }
 
 fn run_drop(p: &Path) -> (i32, hedui_lake::RunManifest, String) {
-    let (code, out, err) = hedui(&["ingest", "--pipeline", p.to_str().unwrap(), "--source", "drop", "--json"]);
+    let (code, out, err) = hedui(&[
+        "ingest",
+        "--pipeline",
+        p.to_str().unwrap(),
+        "--source",
+        "drop",
+        "--json",
+    ]);
     let m: hedui_lake::RunManifest =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     (code, m, err)
@@ -460,10 +610,15 @@ fn run_drop(p: &Path) -> (i32, hedui_lake::RunManifest, String) {
 #[test]
 fn file_drops_of_every_format_are_ingested_once_then_archived() {
     for (dept, ds, file, pattern) in [
-        ("renshe", "pensions", "renshe/pensions.csv", "\"*.csv\""),       // GB18030
-        ("minzheng", "cases", "minzheng/cases.csv", "\"*.csv\""),         // UTF-8 with BOM
+        ("renshe", "pensions", "renshe/pensions.csv", "\"*.csv\""), // GB18030
+        ("minzheng", "cases", "minzheng/cases.csv", "\"*.csv\""),   // UTF-8 with BOM
         ("weijian", "births", "weijian/births.xlsx", "\"*.xlsx\""),
-        ("zhujian", "property", "zhujian/property.parquet", "\"*.parquet\""),
+        (
+            "zhujian",
+            "property",
+            "zhujian/property.parquet",
+            "\"*.parquet\"",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (p, drop) = drop_pipeline(dir.path(), dept, ds, pattern);
@@ -484,16 +639,27 @@ fn file_drops_of_every_format_are_ingested_once_then_archived() {
         let (_, m2, _) = run_drop(&p);
         assert_eq!(m2.sources[0].files[0].status, "skipped", "{file}");
         assert_eq!(m2.sources[0].rows_read, 0);
-        assert_eq!(lake_seqs(&dir.path().join("data/lake"), dept, ds).len() as u64, n);
+        assert_eq!(
+            lake_seqs(&dir.path().join("data/lake"), dept, ds).len() as u64,
+            n
+        );
     }
 }
 
 fn quarantine_reasons(lake: &Path, dept: &str, ds: &str) -> Vec<String> {
     let lake = Lake::open(lake);
     let mut out = Vec::new();
-    for p in lake.partitions(Zone::Quarantine, dept, ds, &PartitionFilter::default()).unwrap() {
+    for p in lake
+        .partitions(Zone::Quarantine, dept, ds, &PartitionFilter::default())
+        .unwrap()
+    {
         let t = p.read_text().unwrap();
-        out.extend(t.column("_reason").unwrap().iter().map(|r| r.clone().unwrap_or_default()));
+        out.extend(
+            t.column("_reason")
+                .unwrap()
+                .iter()
+                .map(|r| r.clone().unwrap_or_default()),
+        );
     }
     out
 }
@@ -528,22 +694,52 @@ fn bad_input_is_quarantined_or_rejected_with_a_reason() {
     assert_eq!(file("a-bad-rows.csv").rows_quarantined, 4);
     assert_eq!(file("b-empty.csv").status, "rejected");
     assert_eq!(file("c-header-only.csv").status, "ingested");
-    assert!(file("c-header-only.csv").reason.as_deref().unwrap_or("").contains("header only"));
+    assert!(
+        file("c-header-only.csv")
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("header only")
+    );
     assert_eq!(file("d-mixed.csv").status, "rejected");
-    assert!(file("d-mixed.csv").reason.as_deref().unwrap_or("").contains("line 3"), "{:?}", file("d-mixed.csv"));
-    assert!(dir.path().join("archive/rejected/b-empty.csv.reason.txt").exists());
+    assert!(
+        file("d-mixed.csv")
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("line 3"),
+        "{:?}",
+        file("d-mixed.csv")
+    );
+    assert!(
+        dir.path()
+            .join("archive/rejected/b-empty.csv.reason.txt")
+            .exists()
+    );
     let reasons = quarantine_reasons(&dir.path().join("data/lake"), "minzheng", "cases").join("\n");
-    for needle in ["scientific notation", "4096-byte limit", "line 5", "required key column"] {
+    for needle in [
+        "scientific notation",
+        "4096-byte limit",
+        "line 5",
+        "required key column",
+    ] {
         assert!(reasons.contains(needle), "{needle} not in:\n{reasons}");
     }
-    assert!(!reasons.contains("421303198001010018"), "ID numbers must be masked");
+    assert!(
+        !reasons.contains("421303198001010018"),
+        "ID numbers must be masked"
+    );
 }
 
 #[test]
 fn bad_pipeline_file_exits_2_listing_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
-    std::fs::write(&p, "[pipeline]\nschedule = \"never\"\n[[sources]]\nname = \"x\"\nkind = \"ftp\"\n").unwrap();
+    std::fs::write(
+        &p,
+        "[pipeline]\nschedule = \"never\"\n[[sources]]\nname = \"x\"\nkind = \"ftp\"\n",
+    )
+    .unwrap();
     let (code, _, err) = hedui(&["ingest", "--pipeline", p.to_str().unwrap()]);
     assert_eq!(code, 2);
     for needle in ["name is required", "schedule", "ftp"] {
@@ -556,7 +752,10 @@ fn db_test(url_var: &str, create: &str, insert: &dyn Fn(usize) -> String, table:
         println!("skipped: set {url_var}");
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[pipeline]\nname = \"db\"\ndata_dir = \"data\"\n[[sources]]\nname = \"db\"\ndepartment = \"renshe\"\ndataset = \"unemployment\"\nkind = \"database\"\n[sources.database]\nurl_env = \"{url_var}\"\ntable = \"{table}\"\nbatch_size = 7\n"
@@ -577,7 +776,11 @@ fn db_test(url_var: &str, create: &str, insert: &dyn Fn(usize) -> String, table:
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     rt.block_on(sqlx_exec::exec(&url, &format!("DROP TABLE {table}")));
-    assert!(out.status.code() == Some(0) || out.status.code() == Some(1), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     run_manifest_reconciles(&dir.path().join("data/lake"), &stdout);
     assert_exact(&dir.path().join("data/lake"), "renshe", "unemployment", n);
 }
@@ -587,7 +790,11 @@ mod sqlx_exec {
     /// no direct sqlx dependency, so it goes through `psql`/`mysql` clients when present.
     pub async fn exec(url: &str, sql: &str) {
         let status = if url.starts_with("postgres") {
-            std::process::Command::new("psql").arg(url).arg("-qc").arg(sql).status()
+            std::process::Command::new("psql")
+                .arg(url)
+                .arg("-qc")
+                .arg(sql)
+                .status()
         } else {
             let rest = url.trim_start_matches("mysql://");
             let (user_host, db) = rest.split_once('/').unwrap_or((rest, "test"));
@@ -597,17 +804,29 @@ mod sqlx_exec {
                 .args(["-u", user, "-h", host, "-P", port, db, "-e", sql])
                 .status()
         };
-        assert!(status.map(|s| s.success()).unwrap_or(false), "could not run SQL: {sql}");
+        assert!(
+            status.map(|s| s.success()).unwrap_or(false),
+            "could not run SQL: {sql}"
+        );
     }
 }
 
 fn unemployment_columns() -> Vec<String> {
     let c = hedui_model::Catalog::builtin().unwrap();
-    c.dataset("renshe", "unemployment").unwrap().columns.iter().map(|c| c.name.clone()).collect()
+    c.dataset("renshe", "unemployment")
+        .unwrap()
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros())
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
 }
 
 fn insert_sql(table: &str, i: usize) -> String {
@@ -621,21 +840,47 @@ fn insert_sql(table: &str, i: usize) -> String {
             _ => "NULL".into(),
         })
         .collect();
-    format!("INSERT INTO {table} (seq, updated_at, {}) VALUES ({i}, CURRENT_TIMESTAMP, {})", cols.join(", "), values.join(", "))
+    format!(
+        "INSERT INTO {table} (seq, updated_at, {}) VALUES ({i}, CURRENT_TIMESTAMP, {})",
+        cols.join(", "),
+        values.join(", ")
+    )
 }
 
 #[test]
 fn postgres_table_source() {
     let table = unique("hedui_test_unemp");
-    let cols: Vec<String> = unemployment_columns().iter().map(|c| format!("{c} TEXT")).collect();
-    let create = format!("CREATE TABLE {table} (seq BIGINT PRIMARY KEY, updated_at TIMESTAMP, {})", cols.join(", "));
-    db_test("HEDUI_TEST_POSTGRES_URL", &create, &|i| insert_sql(&table, i), &table);
+    let cols: Vec<String> = unemployment_columns()
+        .iter()
+        .map(|c| format!("{c} TEXT"))
+        .collect();
+    let create = format!(
+        "CREATE TABLE {table} (seq BIGINT PRIMARY KEY, updated_at TIMESTAMP, {})",
+        cols.join(", ")
+    );
+    db_test(
+        "HEDUI_TEST_POSTGRES_URL",
+        &create,
+        &|i| insert_sql(&table, i),
+        &table,
+    );
 }
 
 #[test]
 fn mariadb_table_source() {
     let table = unique("hedui_test_unemp");
-    let cols: Vec<String> = unemployment_columns().iter().map(|c| format!("{c} TEXT")).collect();
-    let create = format!("CREATE TABLE {table} (seq BIGINT PRIMARY KEY, updated_at TIMESTAMP NULL, {}) DEFAULT CHARSET=utf8mb4", cols.join(", "));
-    db_test("HEDUI_TEST_MYSQL_URL", &create, &|i| insert_sql(&table, i), &table);
+    let cols: Vec<String> = unemployment_columns()
+        .iter()
+        .map(|c| format!("{c} TEXT"))
+        .collect();
+    let create = format!(
+        "CREATE TABLE {table} (seq BIGINT PRIMARY KEY, updated_at TIMESTAMP NULL, {}) DEFAULT CHARSET=utf8mb4",
+        cols.join(", ")
+    );
+    db_test(
+        "HEDUI_TEST_MYSQL_URL",
+        &create,
+        &|i| insert_sql(&table, i),
+        &table,
+    );
 }

@@ -383,28 +383,15 @@ pub fn link_records(
     let mut out: Vec<Option<RecordLink>> = vec![None; refs.len()];
     let mut residual = Vec::new();
     for (i, r) in refs.iter().enumerate() {
-        if let Some(raw) = r
+        if let Some((row, kind)) = r
             .id_number
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
+            .and_then(|raw| id_lookup(spine, raw))
         {
-            let p = parse_id(raw);
-            if p.is_valid()
-                && let Some(n) = p.normalized.as_deref()
-                && let Ok(k) = <[u8; 18]>::try_from(n.as_bytes())
-                && let Some(&row) = spine.by_id.get(&k)
-            {
-                let kind = if spine.raw_id(row as usize) == Some(raw) {
-                    MatchKind::ExactId
-                } else if p.original_15.is_some() {
-                    MatchKind::Id15Upgraded
-                } else {
-                    MatchKind::IdNormalized
-                };
-                out[i] = Some(RecordLink::by_id(spine.key(row as usize), kind));
-                continue;
-            }
+            out[i] = Some(RecordLink::by_id(spine.key(row as usize), kind));
+            continue;
         }
         if r.name.is_some() {
             residual.push(i);
@@ -684,10 +671,7 @@ pub fn load_snapshot(
             for (r, f) in found.into_iter().enumerate() {
                 match f {
                     Some((row, kind)) => {
-                        *report
-                            .links_by_kind
-                            .entry(format!("{kind:?}"))
-                            .or_default() += 1;
+                        *report.links_by_kind.entry(format!("{kind:?}")).or_default() += 1;
                         if relevant_rows[row as usize] {
                             rows.entry(r).or_default().push(PersonLink {
                                 column: idc.to_owned(),
@@ -895,29 +879,20 @@ struct PeriodicRun {
 fn periodic_once(
     data: &Path,
     snapshot: &str,
-    as_of: NaiveDate,
     rules: &RuleSet,
-    run_id: &str,
-    previous: Option<Snapshot>,
-    dismissed: BTreeSet<String>,
+    opts: PeriodicOptions,
     times: &mut StageTimes,
 ) -> Result<PeriodicRun> {
     let dir = data.join(snapshot);
     if !dir.is_dir() {
         bail!("{} is not a snapshot directory", dir.display());
     }
-    let extract = extract_date(data, snapshot).unwrap_or(as_of);
+    let extract = extract_date(data, snapshot).unwrap_or(opts.as_of);
     let (input, load) = load_snapshot(&dir, extract, times)?;
     let facts = build_facts(&input);
     let roster = build_roster(&input);
     drop(input);
     times.mark("facts");
-    let opts = PeriodicOptions {
-        run_id: run_id.to_owned(),
-        as_of,
-        previous,
-        dismissed,
-    };
     let output = run_periodic_on(&facts, &roster, rules, &opts);
     times.mark("indicators-rules-diff");
     Ok(PeriodicRun { output, load })
@@ -975,11 +950,8 @@ fn periodic(a: PeriodicArgs) -> Result<ExitCode> {
         let run = periodic_once(
             &c.data,
             base,
-            base_as_of,
             &rules,
-            &base_id,
-            None,
-            BTreeSet::new(),
+            PeriodicOptions::new(&base_id, base_as_of),
             &mut times,
         )?;
         let bdir = c.out.join("baseline");
@@ -993,11 +965,13 @@ fn periodic(a: PeriodicArgs) -> Result<ExitCode> {
     let run = periodic_once(
         &c.data,
         &c.snapshot,
-        as_of,
         &rules,
-        &run_id,
-        previous,
-        dismissed,
+        PeriodicOptions {
+            run_id: run_id.clone(),
+            as_of,
+            previous,
+            dismissed,
+        },
         &mut times,
     )?;
     write_periodic(&c.out, &run, &times)?;

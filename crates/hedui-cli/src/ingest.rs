@@ -43,13 +43,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Cancels `token` on SIGTERM or SIGINT.
 fn cancel_on_signals(token: CancelToken) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGTERM: {e}");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -91,7 +92,8 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
                 s.rows_written,
                 s.rows_quarantined,
                 s.duplicates_dropped,
-                s.watermark_after.map_or_else(|| "-".to_owned(), |w| w.to_string())
+                s.watermark_after
+                    .map_or_else(|| "-".to_owned(), |w| w.to_string())
             );
             for f in &s.files {
                 println!(
@@ -101,7 +103,9 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
                     f.rows_read,
                     f.rows_written,
                     f.rows_quarantined,
-                    f.reason.as_deref().map_or_else(String::new, |r| format!(" — {r}"))
+                    f.reason
+                        .as_deref()
+                        .map_or_else(String::new, |r| format!(" — {r}"))
                 );
             }
             if let Some(e) = &s.error {

@@ -41,7 +41,11 @@ pub struct DaemonOptions {
 }
 
 /// The previous scheduled time at or before `now`.
-fn previous_fire(schedule: &cron::Schedule, tz: &FixedOffset, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn previous_fire(
+    schedule: &cron::Schedule,
+    tz: &FixedOffset,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let local = now.with_timezone(tz);
     schedule
         .after(&local)
@@ -49,7 +53,11 @@ fn previous_fire(schedule: &cron::Schedule, tz: &FixedOffset, now: DateTime<Utc>
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn next_fire(schedule: &cron::Schedule, tz: &FixedOffset, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn next_fire(
+    schedule: &cron::Schedule,
+    tz: &FixedOffset,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     schedule
         .after(&now.with_timezone(tz))
         .next()
@@ -105,7 +113,12 @@ pub async fn run_daemon(options: DaemonOptions, cancel: CancelToken) -> Result<(
         scheduled += 1;
         let catch_up = options.catch_up && {
             let state = lake.source_state(&src.name)?;
-            missed(&schedule, &pipeline.timezone, state.last_success.as_deref(), Utc::now())
+            missed(
+                &schedule,
+                &pipeline.timezone,
+                state.last_success.as_deref(),
+                Utc::now(),
+            )
         };
         let pipeline = Arc::clone(&pipeline);
         let running = Arc::clone(&running);
@@ -116,8 +129,7 @@ pub async fn run_daemon(options: DaemonOptions, cancel: CancelToken) -> Result<(
                 tracing::info!(source = %name, "missed its last scheduled run while the daemon was down: running once now");
                 fire(&pipeline, &name, &running, &cancel).await;
             }
-            loop {
-                let Some(t) = next_fire(&schedule, &pipeline.timezone, Utc::now()) else { break };
+            while let Some(t) = next_fire(&schedule, &pipeline.timezone, Utc::now()) {
                 if !sleep_until(t, &cancel).await {
                     break;
                 }
@@ -125,13 +137,14 @@ pub async fn run_daemon(options: DaemonOptions, cancel: CancelToken) -> Result<(
             }
         });
     }
-    if let (Some(schedule), Some(cmd)) = (pipeline.schedule.clone(), options.nightly_command.clone()) {
+    if let (Some(schedule), Some(cmd)) =
+        (pipeline.schedule.clone(), options.nightly_command.clone())
+    {
         let tz = pipeline.timezone;
         let cancel = cancel.clone();
         tasks.spawn(async move {
             let busy = Arc::new(AtomicBool::new(false));
-            loop {
-                let Some(t) = next_fire(&schedule, &tz, Utc::now()) else { break };
+            while let Some(t) = next_fire(&schedule, &tz, Utc::now()) {
                 if !sleep_until(t, &cancel).await {
                     break;
                 }
@@ -171,9 +184,14 @@ async fn fire(
     running: &Arc<HashMap<String, AtomicBool>>,
     cancel: &CancelToken,
 ) {
-    let Some(flag) = running.get(name) else { return };
+    let Some(flag) = running.get(name) else {
+        return;
+    };
     if flag.swap(true, Ordering::SeqCst) {
-        tracing::warn!(source = name, "previous run still going: this scheduled run is skipped");
+        tracing::warn!(
+            source = name,
+            "previous run still going: this scheduled run is skipped"
+        );
         return;
     }
     let pipeline = Arc::clone(pipeline);
@@ -199,7 +217,9 @@ async fn fire(
 }
 
 async fn run_child(cmd: &[OsString], cancel: &CancelToken) {
-    let Some((program, args)) = cmd.split_first() else { return };
+    let Some((program, args)) = cmd.split_first() else {
+        return;
+    };
     tracing::info!("starting the nightly run");
     let mut child = match tokio::process::Command::new(program).args(args).spawn() {
         Ok(c) => c,
@@ -234,7 +254,9 @@ mod tests {
         let tz = FixedOffset::east_opt(8 * 3600).expect("offset");
         let s = cron::Schedule::from_str("0 0 1 * * *").expect("cron");
         // now: 2021-07-01 10:00 +08 → previous firing 2021-07-01 01:00 +08 (= 06-30 17:00 UTC)
-        let now = DateTime::parse_from_rfc3339("2021-07-01T02:00:00Z").expect("t").with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2021-07-01T02:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
         assert!(missed(&s, &tz, None, now));
         assert!(missed(&s, &tz, Some("2021-06-30T16:59:00Z"), now));
         assert!(!missed(&s, &tz, Some("2021-06-30T17:00:01Z"), now));

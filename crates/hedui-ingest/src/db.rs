@@ -54,7 +54,8 @@ fn quote(ident: &str, q: char) -> String {
 impl DbPuller {
     /// Connects with the URL in `spec.url_env`.
     pub async fn connect(source: &str, spec: &DatabaseSpec) -> Result<DbPuller, Error> {
-        let url = std::env::var(&spec.url_env).map_err(|_| Error::MissingEnv(spec.url_env.clone()))?;
+        let url =
+            std::env::var(&spec.url_env).map_err(|_| Error::MissingEnv(spec.url_env.clone()))?;
         let err = |e: sqlx::Error| Error::Database {
             source_name: source.to_owned(),
             message: format!("connecting: {e}"),
@@ -91,7 +92,10 @@ impl DbPuller {
         } else {
             return Err(Error::Database {
                 source_name: source.to_owned(),
-                message: format!("the URL in {} must start with postgres:// or mysql://", spec.url_env),
+                message: format!(
+                    "the URL in {} must start with postgres:// or mysql://",
+                    spec.url_env
+                ),
             });
         };
         Ok(DbPuller {
@@ -106,7 +110,11 @@ impl DbPuller {
 
     /// The next batch after `since` (empty when the table has nothing newer). Retries
     /// transient failures three times with backoff. `Ok(None)` when cancelled.
-    pub async fn fetch(&mut self, since: i64, cancel: &CancelToken) -> Result<Option<DbBatch>, Error> {
+    pub async fn fetch(
+        &mut self,
+        since: i64,
+        cancel: &CancelToken,
+    ) -> Result<Option<DbBatch>, Error> {
         let mut attempt = 0u32;
         loop {
             if cancel.is_cancelled() {
@@ -136,25 +144,35 @@ impl DbPuller {
         let mut batch = DbBatch::default();
         match &self.pool {
             Pool::Pg(pool) => {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(self.sql.clone())).bind(since).bind(limit).fetch_all(pool).await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(self.sql.clone()))
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
                 for row in &rows {
                     if batch.columns.is_empty() {
                         batch.columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
                         batch.key_index = key_index(&batch.columns, &self.spec.key);
                     }
-                    let values: Vec<Option<String>> = (0..row.len()).map(|i| pg_text(row, i)).collect();
+                    let values: Vec<Option<String>> =
+                        (0..row.len()).map(|i| pg_text(row, i)).collect();
                     let key = key_value(&values, batch.key_index);
                     batch.rows.push((key, values));
                 }
             }
             Pool::My(pool) => {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(self.sql.clone())).bind(since).bind(limit).fetch_all(pool).await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(self.sql.clone()))
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
                 for row in &rows {
                     if batch.columns.is_empty() {
                         batch.columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
                         batch.key_index = key_index(&batch.columns, &self.spec.key);
                     }
-                    let values: Vec<Option<String>> = (0..row.len()).map(|i| my_text(row, i)).collect();
+                    let values: Vec<Option<String>> =
+                        (0..row.len()).map(|i| my_text(row, i)).collect();
                     let key = key_value(&values, batch.key_index);
                     batch.rows.push((key, values));
                 }
@@ -167,7 +185,10 @@ impl DbPuller {
 fn is_transient(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
     )
 }
 

@@ -102,7 +102,10 @@ pub fn archive(spec: &FileDropSpec, path: &Path, rejected: Option<&str>) -> Resu
     if let Some(reason) = rejected {
         let note = target.with_file_name(format!(
             "{}.reason.txt",
-            target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         ));
         std::fs::write(&note, format!("{reason}\n")).map_err(|e| Error::io(&note, e))?;
     }
@@ -120,18 +123,27 @@ pub(crate) enum Rejection {
 
 /// Reads one file into the sink. Nothing is pushed unless the whole file is readable and its
 /// headers match, so a rejected file leaves no rows behind.
-pub(crate) fn ingest_file(sink: &mut RowSink, path: &Path, record: &mut FileRecord) -> Result<(), Rejection> {
-    let table = hedui_tabular::read_table(path, None).map_err(|e| Rejection::Unreadable(e.to_string()))?;
+pub(crate) fn ingest_file(
+    sink: &mut RowSink,
+    path: &Path,
+    record: &mut FileRecord,
+) -> Result<(), Rejection> {
+    let table =
+        hedui_tabular::read_table(path, None).map_err(|e| Rejection::Unreadable(e.to_string()))?;
     let mapping = sink
         .plan()
         .map_headers(&table.file_headers, &[])
         .map_err(|d| Rejection::Drift(d.to_string()))?;
     let width = sink.plan().width();
-    let mut notes: std::collections::BTreeMap<usize, Vec<String>> = std::collections::BTreeMap::new();
+    let mut notes: std::collections::BTreeMap<usize, Vec<String>> =
+        std::collections::BTreeMap::new();
     let mut left_out = Vec::new();
     for bad in &table.bad_rows {
         match bad.row {
-            Some(i) => notes.entry(i).or_default().push(format!("line {}: {}", bad.line, bad.reason)),
+            Some(i) => notes
+                .entry(i)
+                .or_default()
+                .push(format!("line {}: {}", bad.line, bad.reason)),
             None => left_out.push(bad),
         }
     }

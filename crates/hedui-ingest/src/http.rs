@@ -49,7 +49,14 @@ pub fn canonical_query(params: &[(&str, String)]) -> String {
 }
 
 /// `X-Signature`: lower-case hex HMAC-SHA256(secret, METHOD\nPATH\nQUERY\nTIMESTAMP\nNONCE).
-pub fn signature(secret: &str, method: &str, path: &str, query: &str, timestamp: i64, nonce: &str) -> String {
+pub fn signature(
+    secret: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    timestamp: i64,
+    nonce: &str,
+) -> String {
     let string_to_sign = format!("{method}\n{path}\n{query}\n{timestamp}\n{nonce}");
     let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
         Ok(m) => m,
@@ -106,8 +113,14 @@ pub struct HttpPuller {
 
 impl HttpPuller {
     /// A puller for `department/dataset`; the secret/token is read from `spec.secret_env`.
-    pub fn new(source: &str, spec: &HttpSpec, department: &str, dataset: &str) -> Result<HttpPuller, Error> {
-        let secret = std::env::var(&spec.secret_env).map_err(|_| Error::MissingEnv(spec.secret_env.clone()))?;
+    pub fn new(
+        source: &str,
+        spec: &HttpSpec,
+        department: &str,
+        dataset: &str,
+    ) -> Result<HttpPuller, Error> {
+        let secret = std::env::var(&spec.secret_env)
+            .map_err(|_| Error::MissingEnv(spec.secret_env.clone()))?;
         let url = reqwest::Url::parse(&format!(
             "{}/datasets/{department}/{dataset}/records",
             spec.base_url
@@ -142,7 +155,11 @@ impl HttpPuller {
     }
 
     /// Fetches the page after `since`, retrying per the spec. `Ok(None)` when cancelled.
-    pub async fn fetch(&mut self, since: i64, cancel: &CancelToken) -> Result<Option<FetchedPage>, Error> {
+    pub async fn fetch(
+        &mut self,
+        since: i64,
+        cancel: &CancelToken,
+    ) -> Result<Option<FetchedPage>, Error> {
         let mut attempt = 0u32;
         loop {
             if cancel.is_cancelled() {
@@ -171,7 +188,9 @@ impl HttpPuller {
                             message: format!("{msg} (gave up after {} attempts)", attempt + 1),
                         });
                     }
-                    let wait = after.unwrap_or_else(|| self.backoff(attempt)).min(Duration::from_secs(120));
+                    let wait = after
+                        .unwrap_or_else(|| self.backoff(attempt))
+                        .min(Duration::from_secs(120));
                     tracing::warn!(source = %self.source, since, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying page: {msg}");
                     attempt += 1;
                     self.retries += 1;
@@ -213,7 +232,10 @@ impl HttpPuller {
                     .header("X-Signature", sig);
             }
         }
-        let resp = req.send().await.map_err(|e| Failure::Retry(describe(&e), None))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(describe(&e), None))?;
         let status = resp.status();
         let header = |name: &str| {
             resp.headers()
@@ -229,7 +251,10 @@ impl HttpPuller {
             let msg = error_message(&body);
             let text = format!("HTTP {} {msg}", status.as_u16());
             return Err(match status.as_u16() {
-                429 => Failure::Retry(text, retry_after.map(|s| Duration::from_secs_f64(s.clamp(0.0, 120.0)))),
+                429 => Failure::Retry(
+                    text,
+                    retry_after.map(|s| Duration::from_secs_f64(s.clamp(0.0, 120.0))),
+                ),
                 408 | 500..=599 => Failure::Retry(text, None),
                 401 | 403 => Failure::Fatal(Error::Auth {
                     source_name: self.source.clone(),
@@ -241,10 +266,9 @@ impl HttpPuller {
                 }),
             });
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Failure::Retry(format!("reading the page body: {}", describe(&e)), None))?;
+        let body = resp.bytes().await.map_err(|e| {
+            Failure::Retry(format!("reading the page body: {}", describe(&e)), None)
+        })?;
         self.bytes += body.len() as u64;
         let body: Vec<u8> = Vec::from(body);
         match self.spec.format {
@@ -262,14 +286,19 @@ impl HttpPuller {
             PageFormat::Csv => {
                 let next_since = next_header
                     .and_then(|v| v.trim().parse::<i64>().ok())
-                    .ok_or_else(|| Failure::Fatal(Error::Protocol {
-                        source_name: self.source.clone(),
-                        message: "CSV page without a valid X-Next-Since header".into(),
-                    }))?;
+                    .ok_or_else(|| {
+                        Failure::Fatal(Error::Protocol {
+                            source_name: self.source.clone(),
+                            message: "CSV page without a valid X-Next-Since header".into(),
+                        })
+                    })?;
                 let has_more = matches!(more_header.as_deref().map(str::trim), Some("true"));
                 let (text, _, malformed) = encoding_rs::GB18030.decode(&body);
                 if malformed {
-                    return Err(Failure::Retry("CSV page is not valid GB18030 (truncated?)".into(), None));
+                    return Err(Failure::Retry(
+                        "CSV page is not valid GB18030 (truncated?)".into(),
+                        None,
+                    ));
                 }
                 let text = text.into_owned();
                 // A page cut at a line boundary still parses: its last record must be the one
@@ -278,7 +307,9 @@ impl HttpPuller {
                     && last != next_since
                 {
                     return Err(Failure::Retry(
-                        format!("CSV page ends at _seq {last} but X-Next-Since is {next_since} (truncated)"),
+                        format!(
+                            "CSV page ends at _seq {last} but X-Next-Since is {next_since} (truncated)"
+                        ),
                         None,
                     ));
                 }
@@ -343,7 +374,10 @@ pub fn json_pagination(body: &[u8]) -> Option<(i64, bool)> {
             .collect();
         let next = std::str::from_utf8(&digits).ok()?.parse::<i64>().ok();
         let rest = &tail[hm..];
-        let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0)..];
+        let rest = &rest[rest
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0)..];
         let more = if rest.starts_with(b"true") {
             Some(true)
         } else if rest.starts_with(b"false") {
@@ -520,6 +554,9 @@ mod tests {
         let page: Page<'_> = serde_json::from_slice(body).expect("page");
         let data = page.data.expect("data");
         assert_eq!(data.records[0].seq, Some(1));
-        assert!(matches!(data.records[0].fields[0].1.as_ref().map(|t| &t.0), Some(Cow::Borrowed("x"))));
+        assert!(matches!(
+            data.records[0].fields[0].1.as_ref().map(|t| &t.0),
+            Some(Cow::Borrowed("x"))
+        ));
     }
 }

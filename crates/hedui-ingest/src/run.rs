@@ -31,9 +31,11 @@ impl IngestReport {
     pub fn exit_code(&self) -> u8 {
         let s = &self.manifest.sources;
         let failed = s.iter().filter(|r| r.status == "failed").count();
-        let drift = s
-            .iter()
-            .any(|r| r.error.as_deref().is_some_and(|e| e.starts_with("schema drift")));
+        let drift = s.iter().any(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("schema drift"))
+        });
         if drift || (!s.is_empty() && failed == s.len()) {
             2
         } else if failed > 0 || s.iter().any(|r| r.status != "ok") {
@@ -178,7 +180,11 @@ impl SourceLock {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let path = dir.join(format!("{source}.lock"));
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut f) => {
                     use std::io::Write;
                     let _ = write!(f, "{}", std::process::id());
@@ -193,7 +199,10 @@ impl SourceLock {
                     if alive {
                         return Err(Error::Busy(source.to_owned(), path));
                     }
-                    tracing::warn!(source, "taking over a stale lock left by a process that is gone");
+                    tracing::warn!(
+                        source,
+                        "taking over a stale lock left by a process that is gone"
+                    );
                     let _ = std::fs::remove_file(&path);
                 }
                 Err(e) => return Err(Error::io(&path, e)),
@@ -253,18 +262,30 @@ async fn run_source_inner(
     report.watermark_before = committed.watermark;
     let catalog = hedui_model::Catalog::builtin().map_err(|e| Error::Internal(e.to_string()))?;
     let plan = Arc::new(
-        DatasetPlan::new(&catalog, &src.department, &src.dataset)
-            .ok_or_else(|| Error::Internal(format!("no schema for {}/{}", src.department, src.dataset)))?,
+        DatasetPlan::new(&catalog, &src.department, &src.dataset).ok_or_else(|| {
+            Error::Internal(format!("no schema for {}/{}", src.department, src.dataset))
+        })?,
     );
     let staged = StagedRun::begin(lake, &src.name, plan.schema(), run_id, ingest_date)?;
     let high = match src.kind {
         SourceKind::FileDrop(_) => None,
         _ => committed.watermark,
     };
-    let sink = RowSink::new(plan, &src.name, staged, src.checkpoint_rows, src.checkpoint_secs, high);
+    let sink = RowSink::new(
+        plan,
+        &src.name,
+        staged,
+        src.checkpoint_rows,
+        src.checkpoint_secs,
+        high,
+    );
     let (sink, outcome) = match &src.kind {
-        SourceKind::Http(spec) => pull_http(sink, src, spec, committed.watermark, cancel, report).await,
-        SourceKind::Database(spec) => pull_db(sink, src, spec, committed.watermark, cancel, report).await,
+        SourceKind::Http(spec) => {
+            pull_http(sink, src, spec, committed.watermark, cancel, report).await
+        }
+        SourceKind::Database(spec) => {
+            pull_db(sink, src, spec, committed.watermark, cancel, report).await
+        }
         SourceKind::FileDrop(spec) => {
             let spec = spec.clone();
             let known = committed.files.clone();
@@ -296,7 +317,9 @@ async fn run_source_inner(
     // Rows read but not committed (a failure or cancellation after the last commit) are
     // fetched again next time; count only what is committed, so the counts reconcile.
     report.rows_read = report.rows_written + report.rows_quarantined;
-    report.watermark_after = lake.committed(&src.name, &src.department, &src.dataset)?.watermark;
+    report.watermark_after = lake
+        .committed(&src.name, &src.department, &src.dataset)?
+        .watermark;
     outcome
 }
 
@@ -375,11 +398,16 @@ async fn pull_db(
     loop {
         match puller.fetch(since, cancel).await {
             Ok(Some(batch)) => {
-                let Some(last) = batch.rows.last().map(|r| r.0) else { break };
+                let Some(last) = batch.rows.last().map(|r| r.0) else {
+                    break;
+                };
                 if last <= since {
                     fetch_error = Some(Error::Database {
                         source_name: src.name.clone(),
-                        message: format!("key {} does not increase (after {since} came {last})", spec.key),
+                        message: format!(
+                            "key {} does not increase (after {since} came {last})",
+                            spec.key
+                        ),
                     });
                     break;
                 }
@@ -455,10 +483,10 @@ fn consume(
         }
     }
     drop(rx);
-    if let Err(e) = sink.commit(last_good, Vec::new()) {
-        if result.is_ok() {
-            result = Err(e);
-        }
+    if let Err(e) = sink.commit(last_good, Vec::new())
+        && result.is_ok()
+    {
+        result = Err(e);
     }
     (sink, result)
 }
@@ -470,20 +498,33 @@ fn protocol(source: &str, message: String) -> Error {
     }
 }
 
-fn json_page(sink: &mut RowSink, body: &[u8], next_since: i64, source: &str, dataset: &str) -> Result<(), Error> {
+fn json_page(
+    sink: &mut RowSink,
+    body: &[u8],
+    next_since: i64,
+    source: &str,
+    dataset: &str,
+) -> Result<(), Error> {
     let page: Page<'_> = serde_json::from_slice(body)
         .map_err(|e| protocol(source, format!("page is not the agreed JSON: {e}")))?;
     if page.code != 0 {
         return Err(protocol(
             source,
-            format!("page has code {}: {}", page.code, page.msg.as_deref().unwrap_or("")),
+            format!(
+                "page has code {}: {}",
+                page.code,
+                page.msg.as_deref().unwrap_or("")
+            ),
         ));
     }
     let data = page
         .data
         .ok_or_else(|| protocol(source, "page without data".into()))?;
     if data.next_since != next_since {
-        return Err(protocol(source, "page pagination changed between reads".into()));
+        return Err(protocol(
+            source,
+            "page pagination changed between reads".into(),
+        ));
     }
     let Some(first) = data.records.first() else {
         return Ok(());
@@ -491,15 +532,21 @@ fn json_page(sink: &mut RowSink, body: &[u8], next_since: i64, source: &str, dat
     if let Some(last) = data.records.last().and_then(|r| r.seq)
         && last != next_since
     {
-        return Err(protocol(source, format!("page ends at _seq {last} but next_since is {next_since}")));
+        return Err(protocol(
+            source,
+            format!("page ends at _seq {last} but next_since is {next_since}"),
+        ));
     }
     let plan_width = sink.plan().width();
     let headers: Vec<&str> = first.fields.iter().map(|(k, _)| k.0.as_ref()).collect();
-    let order = sink.plan().map_headers(&headers, &[]).map_err(|d| Error::Drift {
-        source_name: source.to_owned(),
-        dataset: dataset.to_owned(),
-        detail: d.to_string(),
-    })?;
+    let order = sink
+        .plan()
+        .map_headers(&headers, &[])
+        .map_err(|d| Error::Drift {
+            source_name: source.to_owned(),
+            dataset: dataset.to_owned(),
+            detail: d.to_string(),
+        })?;
     let mut values: Vec<Option<&str>> = vec![None; plan_width];
     for rec in &data.records {
         let Some(seq) = rec.seq else {
@@ -540,7 +587,11 @@ fn json_page(sink: &mut RowSink, body: &[u8], next_since: i64, source: &str, dat
             let reason = format!(
                 "wrong column count: record has {} of the {plan_width} schema fields{}",
                 seen,
-                if stray.is_empty() { String::new() } else { format!(" and unexpected field(s) {}", stray.join(", ")) }
+                if stray.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and unexpected field(s) {}", stray.join(", "))
+                }
             );
             sink.push_quarantine(seq, &values, &reason);
         } else {
@@ -550,7 +601,13 @@ fn json_page(sink: &mut RowSink, body: &[u8], next_since: i64, source: &str, dat
     Ok(())
 }
 
-fn csv_page(sink: &mut RowSink, text: &str, next_since: i64, source: &str, dataset: &str) -> Result<(), Error> {
+fn csv_page(
+    sink: &mut RowSink,
+    text: &str,
+    next_since: i64,
+    source: &str,
+    dataset: &str,
+) -> Result<(), Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -559,25 +616,41 @@ fn csv_page(sink: &mut RowSink, text: &str, next_since: i64, source: &str, datas
         .headers()
         .map_err(|e| protocol(source, format!("CSV page header: {e}")))?
         .clone();
-    if headers.get(0).map(|h| h.trim_start_matches('\u{feff}').trim()) != Some("_seq") {
-        return Err(protocol(source, "CSV page does not start with a _seq column".into()));
+    if headers
+        .get(0)
+        .map(|h| h.trim_start_matches('\u{feff}').trim())
+        != Some("_seq")
+    {
+        return Err(protocol(
+            source,
+            "CSV page does not start with a _seq column".into(),
+        ));
     }
     let names: Vec<&str> = headers.iter().skip(1).collect();
-    let order = sink.plan().map_headers(&names, &[]).map_err(|d| Error::Drift {
-        source_name: source.to_owned(),
-        dataset: dataset.to_owned(),
-        detail: d.to_string(),
-    })?;
+    let order = sink
+        .plan()
+        .map_headers(&names, &[])
+        .map_err(|d| Error::Drift {
+            source_name: source.to_owned(),
+            dataset: dataset.to_owned(),
+            detail: d.to_string(),
+        })?;
     let width = sink.plan().width();
     let mut records = Vec::new();
     for rec in reader.records() {
         let rec = rec.map_err(|e| protocol(source, format!("CSV page: {e}")))?;
         records.push(rec);
     }
-    if let Some(last) = records.last().and_then(|r| r.get(0)).and_then(|s| s.trim().parse::<i64>().ok())
+    if let Some(last) = records
+        .last()
+        .and_then(|r| r.get(0))
+        .and_then(|s| s.trim().parse::<i64>().ok())
         && last != next_since
     {
-        return Err(protocol(source, format!("CSV page ends at _seq {last} but X-Next-Since is {next_since}")));
+        return Err(protocol(
+            source,
+            format!("CSV page ends at _seq {last} but X-Next-Since is {next_since}"),
+        ));
     }
     let mut values: Vec<Option<&str>> = vec![None; width];
     for rec in &records {
@@ -617,11 +690,14 @@ fn db_batch(sink: &mut RowSink, b: &DbBatch, source: &str, dataset: &str) -> Res
     if sink.plan().column_of("updated_at").is_none() {
         ignore.push("updated_at");
     }
-    let order = sink.plan().map_headers(&b.columns, &ignore).map_err(|d| Error::Drift {
-        source_name: source.to_owned(),
-        dataset: dataset.to_owned(),
-        detail: d.to_string(),
-    })?;
+    let order = sink
+        .plan()
+        .map_headers(&b.columns, &ignore)
+        .map_err(|d| Error::Drift {
+            source_name: source.to_owned(),
+            dataset: dataset.to_owned(),
+            detail: d.to_string(),
+        })?;
     let width = sink.plan().width();
     let mut values: Vec<Option<&str>> = vec![None; width];
     for (seq, row) in &b.rows {

@@ -202,7 +202,8 @@ impl Pipeline {
 
     fn from_value(path: &Path, base: &Path, value: &Value) -> Result<Pipeline, Error> {
         let mut p = Problems::default();
-        let catalog = hedui_model::Catalog::builtin().map_err(|e| Error::Internal(e.to_string()))?;
+        let catalog =
+            hedui_model::Catalog::builtin().map_err(|e| Error::Internal(e.to_string()))?;
         let empty = serde_json::Map::new();
         let pipe = match value.get("pipeline") {
             Some(Value::Object(m)) => m,
@@ -215,7 +216,10 @@ impl Pipeline {
                 &empty
             }
         };
-        let t = Table { map: pipe, at: "[pipeline]".into() };
+        let t = Table {
+            map: pipe,
+            at: "[pipeline]".into(),
+        };
         let name = t.string(&mut p, "name", true).unwrap_or_default();
         let data_dir = t
             .string(&mut p, "data_dir", false)
@@ -230,7 +234,8 @@ impl Pipeline {
                 p.push(format!(
                     "[pipeline] timezone {timezone_name:?} is not supported (use Asia/Shanghai, UTC or an offset such as +08:00)"
                 ));
-                FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
+                FixedOffset::east_opt(8 * 3600)
+                    .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
             }
         };
         let schedule_text = t.string(&mut p, "schedule", false);
@@ -245,7 +250,11 @@ impl Pipeline {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(s) = source(&mut p, &catalog, base, i, item) {
                         if sources.iter().any(|o: &SourceSpec| o.name == s.name) {
-                            p.push(format!("[[sources]] #{}: name {:?} is used twice", i + 1, s.name));
+                            p.push(format!(
+                                "[[sources]] #{}: name {:?} is used twice",
+                                i + 1,
+                                s.name
+                            ));
                         }
                         sources.push(s);
                     }
@@ -298,7 +307,10 @@ impl Table<'_> {
                 None
             }
             Some(other) => {
-                p.push(format!("{}: {key} must be a string, found {other}", self.at));
+                p.push(format!(
+                    "{}: {key} must be a string, found {other}",
+                    self.at
+                ));
                 None
             }
         }
@@ -315,7 +327,10 @@ impl Table<'_> {
         match n {
             Some(n) if n >= min && n <= max => Some(n),
             _ => {
-                p.push(format!("{}: {key} must be a number in {min}..={max}, found {v}", self.at));
+                p.push(format!(
+                    "{}: {key} must be a number in {min}..={max}, found {v}",
+                    self.at
+                ));
                 None
             }
         }
@@ -328,14 +343,20 @@ impl Table<'_> {
                 for i in items {
                     match i {
                         Value::String(s) => out.push(s.clone()),
-                        other => p.push(format!("{}: {key} must hold strings, found {other}", self.at)),
+                        other => p.push(format!(
+                            "{}: {key} must hold strings, found {other}",
+                            self.at
+                        )),
                     }
                 }
                 Some(out)
             }
             Value::String(s) => Some(vec![s.clone()]),
             other => {
-                p.push(format!("{}: {key} must be a list of strings, found {other}", self.at));
+                p.push(format!(
+                    "{}: {key} must be a list of strings, found {other}",
+                    self.at
+                ));
                 None
             }
         }
@@ -344,7 +365,11 @@ impl Table<'_> {
     fn check_keys(&self, p: &mut Problems, known: &[&str]) {
         for k in self.map.keys() {
             if !known.contains(&k.as_str()) {
-                p.push(format!("{}: unknown setting {k:?} (known: {})", self.at, known.join(", ")));
+                p.push(format!(
+                    "{}: unknown setting {k:?} (known: {})",
+                    self.at,
+                    known.join(", ")
+                ));
             }
         }
     }
@@ -352,11 +377,17 @@ impl Table<'_> {
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let path = PathBuf::from(p);
-    if path.is_absolute() { path } else { base.join(path) }
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
 }
 
 fn safe_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// `Asia/Shanghai` (and the other zones of China), `UTC`, or a fixed offset `+08:00`.
@@ -391,23 +422,36 @@ fn source(
         p.push(format!("[[sources]] #{} must be a table", i + 1));
         return None;
     };
-    let label = map
-        .get("name")
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("[[sources]] #{}", i + 1), |n| format!("source {n:?}"));
-    let t = Table { map, at: label.clone() };
+    let label = map.get("name").and_then(Value::as_str).map_or_else(
+        || format!("[[sources]] #{}", i + 1),
+        |n| format!("source {n:?}"),
+    );
+    let t = Table {
+        map,
+        at: label.clone(),
+    };
     t.check_keys(
         p,
         &[
-            "name", "department", "dataset", "kind", "schedule", "checkpoint_rows",
-            "checkpoint_secs", "http", "database", "file_drop",
+            "name",
+            "department",
+            "dataset",
+            "kind",
+            "schedule",
+            "checkpoint_rows",
+            "checkpoint_secs",
+            "http",
+            "database",
+            "file_drop",
         ],
     );
     let name = t.string(p, "name", true);
     if let Some(n) = &name
         && !safe_name(n)
     {
-        p.push(format!("{label}: name must use only letters, digits, _ and -"));
+        p.push(format!(
+            "{label}: name must use only letters, digits, _ and -"
+        ));
     }
     let department = t.string(p, "department", true);
     let dataset = t.string(p, "dataset", true);
@@ -420,23 +464,43 @@ fn source(
     let schedule = schedule_text
         .as_deref()
         .and_then(|s| parse_cron(p, &format!("{label}: schedule"), s));
-    let checkpoint_rows = t.number(p, "checkpoint_rows", 1.0, 1e8).map_or(200_000, |n| n as usize);
+    let checkpoint_rows = t
+        .number(p, "checkpoint_rows", 1.0, 1e8)
+        .map_or(200_000, |n| n as usize);
     let checkpoint_secs = t.number(p, "checkpoint_secs", 0.0, 86400.0).unwrap_or(5.0);
     let kind_name = t.string(p, "kind", true);
     let sub = |key: &str| -> Option<Table<'_>> {
         match map.get(key) {
-            Some(Value::Object(m)) => Some(Table { map: m, at: format!("{label} [{key}]") }),
+            Some(Value::Object(m)) => Some(Table {
+                map: m,
+                at: format!("{label} [{key}]"),
+            }),
             _ => None,
         }
     };
     let kind = match kind_name.as_deref() {
         Some("http") => {
             let Some(h) = sub("http") else {
-                p.push(format!("{label}: kind = \"http\" needs a [sources.http] table"));
+                p.push(format!(
+                    "{label}: kind = \"http\" needs a [sources.http] table"
+                ));
                 return None;
             };
-            h.check_keys(p, &["base_url", "auth", "app_key", "secret_env", "format", "page_size",
-                "rate_limit_per_sec", "timeout_secs", "max_retries", "retry_base_ms"]);
+            h.check_keys(
+                p,
+                &[
+                    "base_url",
+                    "auth",
+                    "app_key",
+                    "secret_env",
+                    "format",
+                    "page_size",
+                    "rate_limit_per_sec",
+                    "timeout_secs",
+                    "max_retries",
+                    "retry_base_ms",
+                ],
+            );
             let base_url = h.string(p, "base_url", true).unwrap_or_default();
             if !base_url.is_empty() && reqwest::Url::parse(&base_url).is_err() {
                 p.push(format!("{}: base_url {base_url:?} is not a URL", h.at));
@@ -445,7 +509,10 @@ fn source(
                 None | Some("signed") => Auth::Signed,
                 Some("bearer") => Auth::Bearer,
                 Some(other) => {
-                    p.push(format!("{}: auth must be \"signed\" or \"bearer\", found {other:?}", h.at));
+                    p.push(format!(
+                        "{}: auth must be \"signed\" or \"bearer\", found {other:?}",
+                        h.at
+                    ));
                     Auth::Signed
                 }
             };
@@ -458,7 +525,10 @@ fn source(
                 None | Some("json") => PageFormat::Json,
                 Some("csv") => PageFormat::Csv,
                 Some(other) => {
-                    p.push(format!("{}: format must be \"json\" or \"csv\", found {other:?}", h.at));
+                    p.push(format!(
+                        "{}: format must be \"json\" or \"csv\", found {other:?}",
+                        h.at
+                    ));
                     PageFormat::Json
                 }
             };
@@ -468,16 +538,24 @@ fn source(
                 app_key,
                 secret_env,
                 format,
-                page_size: h.number(p, "page_size", 1.0, 10000.0).map_or(5000, |n| n as u32),
+                page_size: h
+                    .number(p, "page_size", 1.0, 10000.0)
+                    .map_or(5000, |n| n as u32),
                 rate_limit_per_sec: h.number(p, "rate_limit_per_sec", 0.01, 1e6),
                 timeout_secs: h.number(p, "timeout_secs", 0.05, 3600.0).unwrap_or(30.0),
-                max_retries: h.number(p, "max_retries", 0.0, 1000.0).map_or(8, |n| n as u32),
-                retry_base_ms: h.number(p, "retry_base_ms", 0.0, 600_000.0).map_or(250, |n| n as u64),
+                max_retries: h
+                    .number(p, "max_retries", 0.0, 1000.0)
+                    .map_or(8, |n| n as u32),
+                retry_base_ms: h
+                    .number(p, "retry_base_ms", 0.0, 600_000.0)
+                    .map_or(250, |n| n as u64),
             })
         }
         Some("database") => {
             let Some(d) = sub("database") else {
-                p.push(format!("{label}: kind = \"database\" needs a [sources.database] table"));
+                p.push(format!(
+                    "{label}: kind = \"database\" needs a [sources.database] table"
+                ));
                 return None;
             };
             d.check_keys(p, &["url_env", "table", "key", "batch_size"]);
@@ -486,11 +564,15 @@ fn source(
             let ident_ok = |s: &str| {
                 !s.is_empty()
                     && s.split('.').all(|part| {
-                        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        !part.is_empty()
+                            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     })
             };
             if !table.is_empty() && !ident_ok(&table) {
-                p.push(format!("{}: table {table:?} must be [A-Za-z0-9_] (optionally schema.table)", d.at));
+                p.push(format!(
+                    "{}: table {table:?} must be [A-Za-z0-9_] (optionally schema.table)",
+                    d.at
+                ));
             }
             let key = d.string(p, "key", false).unwrap_or_else(|| "seq".into());
             if !ident_ok(&key) || key.contains('.') {
@@ -500,16 +582,23 @@ fn source(
                 url_env,
                 table,
                 key,
-                batch_size: d.number(p, "batch_size", 1.0, 1e6).map_or(10_000, |n| n as u32),
+                batch_size: d
+                    .number(p, "batch_size", 1.0, 1e6)
+                    .map_or(10_000, |n| n as u32),
             })
         }
         Some("file_drop") => {
             let Some(f) = sub("file_drop") else {
-                p.push(format!("{label}: kind = \"file_drop\" needs a [sources.file_drop] table"));
+                p.push(format!(
+                    "{label}: kind = \"file_drop\" needs a [sources.file_drop] table"
+                ));
                 return None;
             };
             f.check_keys(p, &["dir", "archive_dir", "patterns"]);
-            let dir = f.string(p, "dir", true).map(|d| resolve(base, &d)).unwrap_or_default();
+            let dir = f
+                .string(p, "dir", true)
+                .map(|d| resolve(base, &d))
+                .unwrap_or_default();
             let archive_dir = f
                 .string(p, "archive_dir", false)
                 .map(|d| resolve(base, &d))
@@ -520,10 +609,16 @@ fn source(
             if patterns.is_empty() {
                 p.push(format!("{}: patterns must not be empty", f.at));
             }
-            SourceKind::FileDrop(FileDropSpec { dir, archive_dir, patterns })
+            SourceKind::FileDrop(FileDropSpec {
+                dir,
+                archive_dir,
+                patterns,
+            })
         }
         Some(other) => {
-            p.push(format!("{label}: kind must be http, database or file_drop, found {other:?}"));
+            p.push(format!(
+                "{label}: kind must be http, database or file_drop, found {other:?}"
+            ));
             return None;
         }
         None => return None,
@@ -577,10 +672,21 @@ whatever = 1
         )
         .expect_err("invalid");
         let text = err.to_string();
-        for needle in ["timezone", "schedule", "gongan/nope", "base_url", "auth", "secret_env", "ftp"] {
+        for needle in [
+            "timezone",
+            "schedule",
+            "gongan/nope",
+            "base_url",
+            "auth",
+            "secret_env",
+            "ftp",
+        ] {
             assert!(text.contains(needle), "{needle} missing from: {text}");
         }
-        assert!(!text.contains("linkage"), "unknown sections are ignored: {text}");
+        assert!(
+            !text.contains("linkage"),
+            "unknown sections are ignored: {text}"
+        );
     }
 
     #[test]
@@ -604,8 +710,14 @@ patterns = ["*.csv"]
         )
         .expect("valid");
         assert!(p.data_dir.ends_with("data"));
-        assert!(p.data_dir.is_absolute() || p.data_dir.starts_with(std::env::temp_dir()) || p.data_dir.components().count() > 1);
-        let SourceKind::FileDrop(f) = &p.sources[0].kind else { panic!("file drop") };
+        assert!(
+            p.data_dir.is_absolute()
+                || p.data_dir.starts_with(std::env::temp_dir())
+                || p.data_dir.components().count() > 1
+        );
+        let SourceKind::FileDrop(f) = &p.sources[0].kind else {
+            panic!("file drop")
+        };
         assert!(f.archive_dir.ends_with("drop/minzheng/archive"));
         assert_eq!(p.timezone, FixedOffset::east_opt(8 * 3600).expect("offset"));
     }

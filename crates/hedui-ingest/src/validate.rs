@@ -366,15 +366,25 @@ fn coerce_value<'v>(c: &'v ColPlan, v: &'v str) -> Result<Coerced<'v>, String> {
                 Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
                     Ok(Coerced::Int(f as i64))
                 }
-                _ => Err(format!("column {}: {} is not a whole number", c.name, shown(c, v))),
+                _ => Err(format!(
+                    "column {}: {} is not a whole number",
+                    c.name,
+                    shown(c, v)
+                )),
             }
         }
         Kind::Decimal => {
             let t = v.trim();
-            let parsed = t.parse::<f64>().or_else(|_| t.replace(',', "").parse::<f64>());
+            let parsed = t
+                .parse::<f64>()
+                .or_else(|_| t.replace(',', "").parse::<f64>());
             match parsed {
                 Ok(f) if f.is_finite() => Ok(Coerced::Float(f)),
-                _ => Err(format!("column {}: {} is not a number", c.name, shown(c, v))),
+                _ => Err(format!(
+                    "column {}: {} is not a number",
+                    c.name,
+                    shown(c, v)
+                )),
             }
         }
         Kind::Date => {
@@ -385,10 +395,12 @@ fn coerce_value<'v>(c: &'v ColPlan, v: &'v str) -> Result<Coerced<'v>, String> {
                     .map(Coerced::Date)
                     .map_err(|_| format!("column {}: {} is out of range", c.name, shown(c, v)));
             }
-            if d.issues
-                .iter()
-                .any(|i| matches!(i, DateIssue::Placeholder | DateIssue::OpenEnded | DateIssue::Missing))
-            {
+            if d.issues.iter().any(|i| {
+                matches!(
+                    i,
+                    DateIssue::Placeholder | DateIssue::OpenEnded | DateIssue::Missing
+                )
+            }) {
                 return Ok(Coerced::Null);
             }
             Err(format!("column {}: {} is not a date", c.name, shown(c, v)))
@@ -400,13 +412,19 @@ fn coerce_value<'v>(c: &'v ColPlan, v: &'v str) -> Result<Coerced<'v>, String> {
                 let ms = date.and_time(t).and_utc().timestamp_millis();
                 return Ok(Coerced::Millis(ms));
             }
-            if d.issues
-                .iter()
-                .any(|i| matches!(i, DateIssue::Placeholder | DateIssue::OpenEnded | DateIssue::Missing))
-            {
+            if d.issues.iter().any(|i| {
+                matches!(
+                    i,
+                    DateIssue::Placeholder | DateIssue::OpenEnded | DateIssue::Missing
+                )
+            }) {
                 return Ok(Coerced::Null);
             }
-            Err(format!("column {}: {} is not a date and time", c.name, shown(c, v)))
+            Err(format!(
+                "column {}: {} is not a date and time",
+                c.name,
+                shown(c, v)
+            ))
         }
         Kind::Yyyymm => {
             let t = v.trim();
@@ -428,10 +446,18 @@ fn coerce_value<'v>(c: &'v ColPlan, v: &'v str) -> Result<Coerced<'v>, String> {
                         m.copy_from_slice(s.as_bytes());
                         Ok(Coerced::Month(m))
                     } else {
-                        Err(format!("column {}: {} is out of range", c.name, shown(c, v)))
+                        Err(format!(
+                            "column {}: {} is out of range",
+                            c.name,
+                            shown(c, v)
+                        ))
                     }
                 }
-                _ => Err(format!("column {}: {} is not a month (YYYYMM)", c.name, shown(c, v))),
+                _ => Err(format!(
+                    "column {}: {} is not a month (YYYYMM)",
+                    c.name,
+                    shown(c, v)
+                )),
             }
         }
     }
@@ -449,13 +475,21 @@ mod tests {
     #[test]
     fn drift_names_the_renamed_column() {
         let p = plan("gongan", "population");
-        let mut headers: Vec<String> = p.schema().source_headers().iter().map(|s| s.to_string()).collect();
+        let mut headers: Vec<String> = p
+            .schema()
+            .source_headers()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(p.map_headers(&headers, &[]).is_ok());
         let i = headers.iter().position(|h| h == "姓名").expect("name");
         headers[i] = "名称".into();
         let d = p.map_headers(&headers, &[]).expect_err("drift");
         let msg = d.to_string();
-        assert!(msg.contains("姓名 (name)") && msg.contains("renamed to 名称"), "{msg}");
+        assert!(
+            msg.contains("姓名 (name)") && msg.contains("renamed to 名称"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@
 //! let lake = Lake::open(dir.path());
 //! let parts = lake.partitions(Zone::Raw, "gongan", "population", &PartitionFilter::default())?;
 //! assert!(parts.is_empty());
-//! # Ok::<(), hedui_lake::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod manifest;
@@ -51,13 +51,13 @@ pub use manifest::{
     FileRecord, PartManifest, PartitionManifest, RunManifest, SourceRun, SourceState,
 };
 pub use read::{Partition, PartitionFilter, TextBatch};
-pub use schema::{
-    LINEAGE_COLUMNS, REASON_COLUMN, lake_type, quarantine_schema, raw_schema,
-};
+pub use schema::{LINEAGE_COLUMNS, REASON_COLUMN, lake_type, quarantine_schema, raw_schema};
 pub use write::{Committed, CommittedState, StagedRun};
 
 /// Which half of the lake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Zone {
     /// Rows as delivered, typed per `schemas/`.

@@ -130,11 +130,18 @@ impl Lake {
         let mut out = Vec::new();
         let base = self.dataset_dir(zone, department, dataset);
         for (date, date_dir) in list_dirs(&base, "ingest_date=")? {
-            if filter.up_to_date.as_deref().is_some_and(|d| date.as_str() > d) {
+            if filter
+                .up_to_date
+                .as_deref()
+                .is_some_and(|d| date.as_str() > d)
+            {
                 continue;
             }
             for (run, run_dir) in list_dirs(&date_dir, "run=")? {
-                if filter.up_to_run.as_deref().is_some_and(|r| run.as_str() > r)
+                if filter
+                    .up_to_run
+                    .as_deref()
+                    .is_some_and(|r| run.as_str() > r)
                     || filter.run.as_deref().is_some_and(|r| run != r)
                 {
                     continue;
@@ -144,7 +151,11 @@ impl Lake {
                     continue;
                 }
                 let manifest: PartitionManifest = read_json(&mpath)?;
-                if filter.source.as_deref().is_some_and(|s| manifest.source != s) {
+                if filter
+                    .source
+                    .as_deref()
+                    .is_some_and(|s| manifest.source != s)
+                {
                     continue;
                 }
                 out.push(Partition {

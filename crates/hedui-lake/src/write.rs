@@ -102,7 +102,10 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Writes `batch` to `path` as Snappy-compressed Parquet through a temporary file; returns
 /// (bytes, sha256).
-pub(crate) fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<(u64, String), Error> {
+pub(crate) fn write_parquet_atomic(
+    path: &Path,
+    batch: &RecordBatch,
+) -> Result<(u64, String), Error> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
@@ -127,7 +130,11 @@ pub(crate) fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<(
     writer.write(batch).map_err(|e| Error::parquet(&tmp, e))?;
     let mut sink = writer.into_inner().map_err(|e| Error::parquet(&tmp, e))?;
     sink.flush().map_err(|e| Error::io(&tmp, e))?;
-    let HashingWriter { inner, hasher, bytes } = sink;
+    let HashingWriter {
+        inner,
+        hasher,
+        bytes,
+    } = sink;
     let file = inner
         .into_inner()
         .map_err(|e| Error::io(&tmp, e.into_error()))?;
@@ -244,7 +251,11 @@ impl StagedRun {
 
     /// Commits every part written since the last checkpoint, with the watermark they reach and
     /// the files they complete. After this returns, a crash loses none of these rows.
-    pub fn checkpoint(&mut self, watermark: Option<i64>, files: Vec<FileRecord>) -> Result<(), Error> {
+    pub fn checkpoint(
+        &mut self,
+        watermark: Option<i64>,
+        files: Vec<FileRecord>,
+    ) -> Result<(), Error> {
         for (zone, part) in self.pending.drain(..) {
             match zone {
                 Zone::Raw => self.journal.raw.push(part),
@@ -311,10 +322,14 @@ fn finalize_dir(lake: &Lake, dir: &Path, recovered: bool) -> Result<Committed, E
     } else {
         Zone::Raw
     };
-    for (zone, parts) in [(Zone::Raw, &journal.raw), (Zone::Quarantine, &journal.quarantine)] {
+    for (zone, parts) in [
+        (Zone::Raw, &journal.raw),
+        (Zone::Quarantine, &journal.quarantine),
+    ] {
         let staged = dir.join(zone.dir_name());
         remove_uncommitted(&staged, parts)?;
-        if parts.is_empty() && !(zone == files_zone && !journal.files.is_empty()) {
+        let carries_files = zone == files_zone && !journal.files.is_empty();
+        if parts.is_empty() && !carries_files {
             continue;
         }
         let rel = PathBuf::from(zone.dir_name())
@@ -354,7 +369,9 @@ fn finalize_dir(lake: &Lake, dir: &Path, recovered: bool) -> Result<Committed, E
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             std::fs::rename(&staged, &target).map_err(|e| Error::io(&target, e))?;
         }
-        committed.partitions.push(rel.to_string_lossy().into_owned());
+        committed
+            .partitions
+            .push(rel.to_string_lossy().into_owned());
         committed.bytes += bytes;
         match zone {
             Zone::Raw => committed.raw_rows = rows,
@@ -420,7 +437,12 @@ impl Lake {
     ) -> Result<CommittedState, Error> {
         let mut state = CommittedState::default();
         for zone in [Zone::Raw, Zone::Quarantine] {
-            for p in self.partitions(zone, department, dataset, &crate::PartitionFilter::default())? {
+            for p in self.partitions(
+                zone,
+                department,
+                dataset,
+                &crate::PartitionFilter::default(),
+            )? {
                 let m = &p.manifest;
                 if m.source != source {
                     continue;
@@ -439,4 +461,3 @@ impl Lake {
         Ok(state)
     }
 }
-

@@ -18,7 +18,8 @@ const HEADERS: &str = "流水号,公民身份号码,姓名,险种类型,参保�
 fn write_city(dir: &std::path::Path, rows: usize) {
     let d = dir.join("snapshot-1/renshe");
     std::fs::create_dir_all(&d).unwrap();
-    let mut f = std::io::BufWriter::new(std::fs::File::create(d.join("contributions.csv")).unwrap());
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(d.join("contributions.csv")).unwrap());
     writeln!(f, "{HEADERS}").unwrap();
     for i in 0..rows {
         writeln!(
@@ -91,7 +92,8 @@ fn bench(c: &mut Criterion) {
                 since = match next {
                     Some(n) => n,
                     None => {
-                        let tail = std::str::from_utf8(&body[body.len().saturating_sub(64)..]).unwrap();
+                        let tail =
+                            std::str::from_utf8(&body[body.len().saturating_sub(64)..]).unwrap();
                         let n = tail.split("\"next_since\":").nth(1).unwrap();
                         n.split(',').next().unwrap().parse().unwrap()
                     }

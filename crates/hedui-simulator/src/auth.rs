@@ -256,19 +256,15 @@ impl Authenticator {
         creds: &Credentials<'_>,
         now_unix: i64,
     ) -> Result<String, String> {
-        let (Some(app_key), Some(timestamp), Some(nonce), Some(signature)) = (
-            creds.app_key,
-            creds.timestamp,
-            creds.nonce,
-            creds.signature,
-        ) else {
+        let (Some(app_key), Some(timestamp), Some(nonce), Some(signature)) =
+            (creds.app_key, creds.timestamp, creds.nonce, creds.signature)
+        else {
             return Err(
                 "incomplete signature headers (X-App-Key, X-Timestamp, X-Nonce, X-Signature)"
                     .into(),
             );
         };
-        let Some(key_department) = app_key.strip_prefix("hedui-").filter(|d| !d.is_empty())
-        else {
+        let Some(key_department) = app_key.strip_prefix("hedui-").filter(|d| !d.is_empty()) else {
             return Err("unknown app key".into());
         };
         if department.is_some_and(|d| d != key_department) {
@@ -333,9 +329,7 @@ impl RateLimiter {
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (tokens, last) = buckets
-            .entry(caller.to_owned())
-            .or_insert((self.rate, now));
+        let (tokens, last) = buckets.entry(caller.to_owned()).or_insert((self.rate, now));
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
         *tokens = (*tokens + elapsed * self.rate).min(self.rate);
         *last = now;
@@ -361,7 +355,10 @@ mod tests {
             canonical_query(Some("since=0&limit=10&format=json")),
             "format=json&limit=10&since=0"
         );
-        assert_eq!(canonical_query(Some("b=%E5%A7%93&a=x%20y")), "a=x%20y&b=%E5%A7%93");
+        assert_eq!(
+            canonical_query(Some("b=%E5%A7%93&a=x%20y")),
+            "a=x%20y&b=%E5%A7%93"
+        );
         assert_eq!(canonical_query(Some("a=2&a=1")), "a=1&a=2");
         assert_eq!(percent_encode("~a-b.c_d 姓"), "~a-b.c_d%20%E5%A7%93");
     }
@@ -399,16 +396,25 @@ mod tests {
             Ok("hedui-gongan".into())
         );
         // Replay.
-        assert!(auth.check(Some("gongan"), "GET", path, q, &c, 1011).is_err());
+        assert!(
+            auth.check(Some("gongan"), "GET", path, q, &c, 1011)
+                .is_err()
+        );
         // Old timestamp.
         let sig = sign(
             "s3cret",
             &string_to_sign("GET", path, "limit=5&since=0", "1000", "abcdefgi"),
         );
         let c = creds("1000", "abcdefgi", &sig);
-        assert!(auth.check(Some("gongan"), "GET", path, q, &c, 1301).is_err());
+        assert!(
+            auth.check(Some("gongan"), "GET", path, q, &c, 1301)
+                .is_err()
+        );
         // Other department.
-        assert!(auth.check(Some("renshe"), "GET", path, q, &c, 1000).is_err());
+        assert!(
+            auth.check(Some("renshe"), "GET", path, q, &c, 1000)
+                .is_err()
+        );
     }
 
     #[test]

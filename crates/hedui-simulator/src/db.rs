@@ -143,9 +143,7 @@ pub(crate) async fn attach(
             "schema name `{s}` must be letters, digits and _"
         )));
     }
-    let names = options
-        .datasets
-        .unwrap_or_else(|| default_db_datasets(sim));
+    let names = options.datasets.unwrap_or_else(|| default_db_datasets(sim));
     let mut entries = Vec::new();
     for q in &names {
         let i = sim
@@ -273,8 +271,9 @@ async fn fetch(entry: &Entry, first: u64, last: u64) -> Result<Vec<Row>, Error> 
     let store = entry.store.read().await;
     let mut out = Vec::new();
     for r in store.live_in(first, last) {
-        let tokens = split_body(store.body(r), &entry.prefixes)
-            .ok_or_else(|| Error::Internal(format!("corrupt row {} of {}", r + 1, entry.qualified)))?;
+        let tokens = split_body(store.body(r), &entry.prefixes).ok_or_else(|| {
+            Error::Internal(format!("corrupt row {} of {}", r + 1, entry.qualified))
+        })?;
         let values = tokens
             .into_iter()
             .map(|t| token_text(t).map(|v| v.into_owned()))
@@ -319,10 +318,10 @@ async fn insert_range(
                 sqlx::query(AssertSqlSafe(format!(
                     "DELETE FROM {table} WHERE seq = ANY($1)"
                 )))
-                    .bind(&delete)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err(format!("delete from {table}")))?;
+                .bind(&delete)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(format!("delete from {table}")))?;
             }
             if last >= first {
                 let mut copy = tx
@@ -370,9 +369,8 @@ async fn insert_range(
         Pool::My(pool) => {
             let mut tx = pool.begin().await.map_err(db_err("begin"))?;
             for chunk in delete.chunks(1000) {
-                let mut qb = QueryBuilder::<sqlx::MySql>::new(format!(
-                    "DELETE FROM {table} WHERE seq IN ("
-                ));
+                let mut qb =
+                    QueryBuilder::<sqlx::MySql>::new(format!("DELETE FROM {table} WHERE seq IN ("));
                 let mut sep = qb.separated(", ");
                 for s in chunk {
                     sep.push_bind(*s);

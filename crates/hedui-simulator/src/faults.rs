@@ -248,7 +248,12 @@ mod tests {
             .count();
         assert!((1800..2200).contains(&errors), "{errors}");
         assert!((2700..3300).contains(&slow), "{slow}");
-        assert!(draws.iter().flatten().all(|(_, s)| [500, 502, 503].contains(s)));
+        assert!(
+            draws
+                .iter()
+                .flatten()
+                .all(|(_, s)| [500, 502, 503].contains(s))
+        );
         let again: Vec<_> = (0..10_000).map(|n| c.draw(n)).collect();
         assert_eq!(draws, again);
         c.seed = 8;

@@ -377,17 +377,20 @@ impl Simulator {
                 .collect(),
         };
         let snapshot_dir = dir.join(&snapshot);
-        let mut entries = Vec::new();
+        let mut found = Vec::new();
         for schema in wanted {
-            let Some(path) = load::find_file(&snapshot_dir, schema) else {
-                tracing::warn!(dataset = %schema.qualified_name(), snapshot = %snapshot, "no file for dataset; not served");
-                continue;
-            };
-            let headers: Vec<String> = schema.columns.iter().map(|c| c.source.clone()).collect();
-            let prefixes = store::key_prefixes(&headers);
-            let read = load::read_file(&path, schema, &prefixes)?;
+            match load::find_file(&snapshot_dir, schema) {
+                Some(path) => found.push((schema, path)),
+                None => {
+                    tracing::warn!(dataset = %schema.qualified_name(), snapshot = %snapshot, "no file for dataset; not served")
+                }
+            }
+        }
+        let reads = read_parallel(&found)?;
+        let mut entries = Vec::new();
+        for ((schema, _), (headers, prefixes, mut read)) in found.into_iter().zip(reads) {
             let mut st = store::Store::new();
-            st.apply(&read.staged);
+            st.apply(std::mem::take(&mut read.staged));
             log_file(&schema.qualified_name(), &read);
             entries.push(Entry {
                 qualified: schema.qualified_name(),
@@ -601,17 +604,31 @@ pub(crate) struct Delta {
 fn publish_blocking(inner: &Inner, snapshot: &str) -> Result<(PublishReport, Vec<Delta>), Error> {
     let dir = inner.dir.join(snapshot);
     // Read everything first, so that an unreadable file publishes nothing.
-    let mut reads = Vec::with_capacity(inner.entries.len());
+    let mut found = Vec::new();
+    let mut has_file = Vec::with_capacity(inner.entries.len());
     for e in &inner.entries {
-        let read = match load::find_file(&dir, &e.schema) {
-            Some(path) => Some(load::read_file(&path, &e.schema, &e.prefixes)?),
+        match load::find_file(&dir, &e.schema) {
+            Some(path) => {
+                found.push((&e.schema, path));
+                has_file.push(true);
+            }
             None => {
                 tracing::warn!(dataset = %e.qualified, snapshot, "no file for dataset in snapshot; nothing to publish");
+                has_file.push(false);
+            }
+        }
+    }
+    let mut loaded = read_parallel(&found)?.into_iter();
+    let reads: Vec<Option<load::ReadFile>> = has_file
+        .into_iter()
+        .map(|has| {
+            if has {
+                loaded.next().map(|(_, _, r)| r)
+            } else {
                 None
             }
-        };
-        reads.push(read);
-    }
+        })
+        .collect();
     let mut report = PublishReport {
         snapshot: snapshot.to_owned(),
         datasets: Vec::new(),
@@ -630,9 +647,10 @@ fn publish_blocking(inner: &Inner, snapshot: &str) -> Result<(PublishReport, Vec
             last_seq: None,
             file_found: read.is_some(),
         };
-        if let Some(read) = read {
+        if let Some(mut read) = read {
             log_file(&e.qualified, &read);
-            let applied = e.store.blocking_write().apply(&read.staged);
+            let staged = std::mem::take(&mut read.staged);
+            let applied = e.store.blocking_write().apply(staged);
             row.rows_read = read.rows_read;
             row.skipped = read.skipped.len() as u64;
             row.new = applied.new;
@@ -660,6 +678,45 @@ fn publish_blocking(inner: &Inner, snapshot: &str) -> Result<(PublishReport, Vec
         report.datasets.push(row);
     }
     Ok((report, deltas))
+}
+
+type Loaded = (Vec<String>, Vec<Vec<u8>>, load::ReadFile);
+
+/// Reads the files on up to four threads (each holds one file's table while it serialises it).
+fn read_parallel(found: &[(&DatasetSchema, PathBuf)]) -> Result<Vec<Loaded>, Error> {
+    let next = AtomicU64::new(0);
+    let slots: Vec<Mutex<Option<Result<Loaded, Error>>>> =
+        found.iter().map(|_| Mutex::new(None)).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(1, 4)
+        .min(found.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    let Some((schema, path)) = found.get(i) else {
+                        break;
+                    };
+                    let headers: Vec<String> =
+                        schema.columns.iter().map(|c| c.source.clone()).collect();
+                    let prefixes = store::key_prefixes(&headers);
+                    let result =
+                        load::read_file(path, schema, &prefixes).map(|r| (headers, prefixes, r));
+                    *lock(&slots[i]) = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(|| Err(Error::Internal("a file was not read".into())))
+        })
+        .collect()
 }
 
 fn log_file(qualified: &str, read: &load::ReadFile) {

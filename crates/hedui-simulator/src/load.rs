@@ -138,8 +138,7 @@ fn read_jsonl(
         if text.is_empty() {
             continue;
         }
-        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text)
-        {
+        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
             Ok(serde_json::Value::Object(o)) => o,
             Ok(_) => {
                 skipped.push((line_no, "line is not a JSON object".to_owned()));

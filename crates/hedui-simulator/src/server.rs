@@ -565,7 +565,10 @@ async fn admin_publish(
             Err(e) => {
                 return counted(
                     sim,
-                    error(StatusCode::BAD_REQUEST, &format!("bad publish request: {e}")),
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("bad publish request: {e}"),
+                    ),
                 );
             }
         }
@@ -576,9 +579,9 @@ async fn admin_publish(
                 .to_string()
                 .into_bytes(),
         ),
-        Err(
-            e @ (Error::UnknownSnapshot { .. } | Error::NoNextSnapshot(_) | Error::Config(_)),
-        ) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ (Error::UnknownSnapshot { .. } | Error::NoNextSnapshot(_) | Error::Config(_))) => {
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
         Err(e) => {
             tracing::error!(error = %e, "publish failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())

@@ -277,10 +277,12 @@ impl Store {
     /// Publishes a snapshot's rows: new identities and changed bodies get the next `_seq`
     /// numbers in file order; identical rows are left alone. Rows of earlier snapshots that the
     /// new one lacks stay served (departments do not send deletions).
-    pub fn apply(&mut self, staged: &Staged) -> Applied {
+    pub fn apply(&mut self, staged: Staged) -> Applied {
+        if self.offsets.len() == 1 {
+            return self.take(staged);
+        }
         let mut applied = Applied::default();
         let first = self.published_seq() + 1;
-        self.buf.reserve(staged.buf.len() / 8);
         for i in 0..staged.len() {
             let id = staged.ids[i];
             let body = staged.body(i);
@@ -304,8 +306,33 @@ impl Store {
         if last >= first {
             applied.appended = Some((first, last));
         }
-        self.buf.shrink_to_fit();
         applied
+    }
+
+    /// The first publish: every staged row is new (identities are unique within a snapshot),
+    /// so the staged buffer becomes the store's without a copy.
+    fn take(&mut self, staged: Staged) -> Applied {
+        let Staged {
+            mut buf,
+            mut offsets,
+            ids,
+            ..
+        } = staged;
+        buf.shrink_to_fit();
+        offsets.shrink_to_fit();
+        let n = ids.len();
+        self.current = HashMap::with_capacity(n);
+        for (row, id) in ids.into_iter().enumerate() {
+            self.current.insert(id, row_index(row));
+        }
+        self.buf = buf;
+        self.offsets = offsets;
+        self.live = n;
+        Applied {
+            new: n as u64,
+            appended: (n > 0).then_some((1, n as u64)),
+            ..Applied::default()
+        }
     }
 
     /// The page after `since`: up to `limit` current rows with `_seq > since`, preceded by up to
@@ -391,10 +418,10 @@ mod tests {
     #[test]
     fn publish_appends_only_new_and_changed() {
         let mut store = Store::new();
-        let a = store.apply(&stage(&[("1", Some("甲")), ("2", Some("乙")), ("3", None)]));
+        let a = store.apply(stage(&[("1", Some("甲")), ("2", Some("乙")), ("3", None)]));
         assert_eq!((a.new, a.changed, a.unchanged), (3, 0, 0));
         assert_eq!(a.appended, Some((1, 3)));
-        let b = store.apply(&stage(&[("1", Some("甲")), ("2", Some("丙")), ("4", None)]));
+        let b = store.apply(stage(&[("1", Some("甲")), ("2", Some("丙")), ("4", None)]));
         assert_eq!((b.new, b.changed, b.unchanged), (1, 1, 1));
         assert_eq!(b.superseded, vec![2]);
         assert_eq!(b.appended, Some((4, 5)));
@@ -415,8 +442,8 @@ mod tests {
     #[test]
     fn duplicate_keys_stay_apart() {
         let mut store = Store::new();
-        store.apply(&stage(&[("1", Some("甲")), ("1", Some("乙"))]));
-        let b = store.apply(&stage(&[("1", Some("甲")), ("1", Some("乙"))]));
+        store.apply(stage(&[("1", Some("甲")), ("1", Some("乙"))]));
+        let b = store.apply(stage(&[("1", Some("甲")), ("1", Some("乙"))]));
         assert_eq!((b.new, b.changed, b.unchanged), (0, 0, 2));
         assert_eq!(store.live(), 2);
     }

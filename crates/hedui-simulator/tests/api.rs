@@ -57,7 +57,10 @@ async fn pagination_covers_every_row_exactly_once_in_order() {
         for rec in &records {
             assert_eq!(rec.len(), columns.len() + 1, "{name}");
             assert!(columns.iter().all(|c| rec.contains_key(*c)));
-            assert!(rec.values().all(|v| v.is_string() || v.is_null() || v.is_u64()));
+            assert!(
+                rec.values()
+                    .all(|v| v.is_string() || v.is_null() || v.is_u64())
+            );
         }
     }
     // Values are the file's, in file order.
@@ -83,13 +86,10 @@ async fn pagination_covers_every_row_exactly_once_in_order() {
         "since=abc",
         "format=xml",
     ] {
-        let resp = bearer_get(
-            &r,
-            &format!("{}?{bad}", records_path("gongan/population")),
-        )
-        .send()
-        .await
-        .unwrap();
+        let resp = bearer_get(&r, &format!("{}?{bad}", records_path("gongan/population")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 400, "{bad}");
         let v: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(v["code"], 400);
@@ -194,7 +194,13 @@ async fn publish_sends_exactly_the_new_and_changed_rows() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|d| format!("{}/{}", d["department"].as_str().unwrap(), d["dataset"].as_str().unwrap()) == *name)
+            .find(|d| {
+                format!(
+                    "{}/{}",
+                    d["department"].as_str().unwrap(),
+                    d["dataset"].as_str().unwrap()
+                ) == *name
+            })
             .unwrap();
         assert_eq!(d["new"].as_u64(), Some(new as u64));
         assert_eq!(d["changed"].as_u64(), Some(changed as u64));
@@ -385,12 +391,20 @@ async fn auth_policy_restricts_departments() {
     let renshe = records_path("renshe/pensions");
     assert_eq!(bearer_get(&r, &gongan).send().await.unwrap().status(), 401);
     assert_eq!(
-        signed_get(&r, "gongan", &gongan, &[]).send().await.unwrap().status(),
+        signed_get(&r, "gongan", &gongan, &[])
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
     assert_eq!(bearer_get(&r, &renshe).send().await.unwrap().status(), 200);
     assert_eq!(
-        signed_get(&r, "renshe", &renshe, &[]).send().await.unwrap().status(),
+        signed_get(&r, "renshe", &renshe, &[])
+            .send()
+            .await
+            .unwrap()
+            .status(),
         401
     );
     r.server.shutdown().await.unwrap();
@@ -449,10 +463,7 @@ async fn csv_pages_are_gb18030_and_round_trip_chinese() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "text/csv; charset=gb18030"
-    );
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=gb18030");
     assert_eq!(resp.headers()["x-next-since"], "60");
     assert_eq!(resp.headers()["x-has-more"], "true");
     let bytes = resp.bytes().await.unwrap();
@@ -460,7 +471,12 @@ async fn csv_pages_are_gb18030_and_round_trip_chinese() {
     let (text, _, errors) = encoding_rs::GB18030.decode(&bytes);
     assert!(!errors);
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(headers[0], "_seq");
     assert_eq!(headers[1], "记录编号");
     let json = page(&r, "gongan/population", 10, 50).await;
@@ -495,8 +511,7 @@ async fn bad_data_dir_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = hedui_simulator::Simulator::load(dir.path(), options()).unwrap_err();
     assert!(err.to_string().contains("snapshot-"), "{err}");
-    let err =
-        hedui_simulator::Simulator::load(&dir.path().join("missing"), options()).unwrap_err();
+    let err = hedui_simulator::Simulator::load(&dir.path().join("missing"), options()).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     std::fs::create_dir(dir.path().join("snapshot-1")).unwrap();
     let err = hedui_simulator::Simulator::load(dir.path(), options()).unwrap_err();

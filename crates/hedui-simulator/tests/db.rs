@@ -21,7 +21,11 @@ fn unique(prefix: &str) -> String {
 }
 
 /// record_id → (seq, name) of the current rows the HTTP API serves for `dataset`.
-async fn served(sim: &Simulator, r: &Running, dataset: &str) -> BTreeMap<String, (i64, Option<String>)> {
+async fn served(
+    sim: &Simulator,
+    r: &Running,
+    dataset: &str,
+) -> BTreeMap<String, (i64, Option<String>)> {
     let _ = sim;
     pull_all(r, dataset, 0, 10_000)
         .await
@@ -89,7 +93,10 @@ async fn postgres_tables_follow_the_api() {
             .fetch_all(&pool)
             .await
             .unwrap();
-        assert_eq!(check(rows), served(&r.sim, &r, "renshe/contributions").await);
+        assert_eq!(
+            check(rows),
+            served(&r.sim, &r, "renshe/contributions").await
+        );
         let before: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT max(seq) FROM \"{schema}\".\"renshe_contributions\""
         )))
@@ -106,7 +113,10 @@ async fn postgres_tables_follow_the_api() {
             .fetch_all(&pool)
             .await
             .unwrap();
-        assert_eq!(check(rows), served(&r.sim, &r, "renshe/contributions").await);
+        assert_eq!(
+            check(rows),
+            served(&r.sim, &r, "renshe/contributions").await
+        );
         // A database source's incremental pull gets exactly the new and changed rows.
         let pulled: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM \"{schema}\".\"renshe_contributions\" WHERE seq > $1"
@@ -179,13 +189,19 @@ async fn mysql_tables_follow_the_api() {
             .fetch_all(&pool)
             .await
             .unwrap();
-        assert_eq!(check(rows), served(&r.sim, &r, "renshe/contributions").await);
+        assert_eq!(
+            check(rows),
+            served(&r.sim, &r, "renshe/contributions").await
+        );
         r.sim.publish(Some("snapshot-2")).await.unwrap();
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&pool)
             .await
             .unwrap();
-        assert_eq!(check(rows), served(&r.sim, &r, "renshe/contributions").await);
+        assert_eq!(
+            check(rows),
+            served(&r.sim, &r, "renshe/contributions").await
+        );
         let property: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM `{schema}`.`zhujian_property`"
         )))

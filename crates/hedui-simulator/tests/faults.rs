@@ -49,7 +49,10 @@ async fn each_fault_kind_is_observable() {
     // slow: the response comes, late.
     r.sim.set_faults(only(FaultKind::Slow, 1)).unwrap();
     let started = Instant::now();
-    let resp = bearer_get(&r, &format!("{path}?limit=3")).send().await.unwrap();
+    let resp = bearer_get(&r, &format!("{path}?limit=3"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(400));
     let v: serde_json::Value = resp.json().await.unwrap();
@@ -57,7 +60,10 @@ async fn each_fault_kind_is_observable() {
 
     // truncate: the body is incomplete and does not parse.
     r.sim.set_faults(only(FaultKind::Truncate, 1)).unwrap();
-    let resp = bearer_get(&r, &format!("{path}?limit=200")).send().await.unwrap();
+    let resp = bearer_get(&r, &format!("{path}?limit=200"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     match resp.bytes().await {
         Err(_) => {}
@@ -90,7 +96,9 @@ async fn each_fault_kind_is_observable() {
 
     // drift: headers renamed in JSON, CSV and the dataset list, until cleared.
     let mut drift = FaultConfig::none();
-    drift.drift.push(FaultConfig::parse_drift("gongan/population:姓名=名称").unwrap());
+    drift
+        .drift
+        .push(FaultConfig::parse_drift("gongan/population:姓名=名称").unwrap());
     r.sim.set_faults(drift).unwrap();
     let v = page(&r, "gongan/population", 0, 5).await;
     for rec in v["data"]["records"].as_array().unwrap() {
@@ -120,7 +128,13 @@ async fn each_fault_kind_is_observable() {
         .iter()
         .find(|d| d["dataset"] == "population")
         .unwrap();
-    assert!(pop["columns"].as_array().unwrap().iter().any(|c| c == "名称"));
+    assert!(
+        pop["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "名称")
+    );
     // Other datasets are untouched.
     let v = page(&r, "gongan/vehicles", 0, 2).await;
     assert!(v["data"]["records"][0].get("记录编号").is_some());
@@ -216,7 +230,10 @@ async fn same_seed_same_fault_sequence() {
     let second = fault_sequence(&r).await;
     assert_eq!(first, second);
     for kind in ["500", "timeout", "truncated", "duplicate", "ok"] {
-        let n = first.iter().filter(|o| o.starts_with(kind.get(..2).unwrap_or(kind))).count();
+        let n = first
+            .iter()
+            .filter(|o| o.starts_with(kind.get(..2).unwrap_or(kind)))
+            .count();
         assert!(n > 0, "{kind} never happened: {first:?}");
     }
     r.sim.set_faults(setting(8)).unwrap();

@@ -44,7 +44,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 
 pub use types::*;
@@ -240,8 +242,7 @@ fn migrator(postgres: bool) -> Migrator {
 fn valid_username(s: &str) -> bool {
     let n = s.chars().count();
     (2..=64).contains(&n)
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -787,7 +788,8 @@ impl Store {
                 }
             }
             if o.needs_notice() {
-                let filled = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
+                let filled =
+                    |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
                 if !filled(&d.notice_type) || d.notice_date.is_none() || !filled(&d.notice_method) {
                     return Err(format!(
                         "“{}”必须填写告知书类型、告知日期和送达方式",
@@ -808,7 +810,12 @@ impl Store {
     /// Records a decision on a flag by `user`. Checks the user's right to decide on the flag's
     /// case, validates the fields (notice mandatory for 减发/停发), and starts the approval chain:
     /// a township caseworker's 减发/停发/转类别/追回 waits for a county reviewer or the city.
-    pub async fn record_decision(&self, flag_id: &str, d: &NewDecision, user: &User) -> Result<Decision> {
+    pub async fn record_decision(
+        &self,
+        flag_id: &str,
+        d: &NewDecision,
+        user: &User,
+    ) -> Result<Decision> {
         let sf = self
             .flag(flag_id)
             .await?
@@ -917,7 +924,8 @@ impl Store {
         let t = ts(now());
         let upd_d = "UPDATE decisions SET approval = $1, approved_by = $2, approved_at = $3, \
                      approval_note = $4 WHERE decision_id = $5 AND approval = 'pending'";
-        let upd_f = "UPDATE flags SET approval = $1, status = $2, updated_at = $3 WHERE flag_id = $4";
+        let upd_f =
+            "UPDATE flags SET approval = $1, status = $2, updated_at = $3 WHERE flag_id = $4";
         let flag_status = if approve {
             d.status
         } else {
@@ -989,7 +997,12 @@ impl Store {
 
     /// Decides an identity review (same person / not the same person). A later decision by an
     /// analyst replaces an earlier one (corrections happen); the audit log keeps both.
-    pub async fn decide_review(&self, review_id: &str, same_person: bool, user: &User) -> Result<StoredReview> {
+    pub async fn decide_review(
+        &self,
+        review_id: &str,
+        same_person: bool,
+        user: &User,
+    ) -> Result<StoredReview> {
         if !user.can_decide_reviews() {
             return Err(Error::Forbidden(format!(
                 "{} may not decide identity reviews",
@@ -1075,7 +1088,10 @@ impl Store {
         let row_id = match res {
             Ok(r) => r?,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::Invalid(format!("user {} already exists", u.username)));
+                return Err(Error::Invalid(format!(
+                    "user {} already exists",
+                    u.username
+                )));
             }
             Err(e) => return Err(e.into()),
         };
@@ -1221,7 +1237,12 @@ impl Store {
     }
 
     /// Audit entries matching `q`, newest first, one page and the total.
-    pub async fn audit_entries(&self, q: &AuditQuery, limit: i64, offset: i64) -> Result<(Vec<AuditEntry>, i64)> {
+    pub async fn audit_entries(
+        &self,
+        q: &AuditQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditEntry>, i64)> {
         let mut clauses = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         for (col, v) in [

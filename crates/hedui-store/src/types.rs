@@ -708,9 +708,13 @@ impl ReviewStatus {
 
     /// Parses a stored code.
     pub fn parse(s: &str) -> Option<ReviewStatus> {
-        [ReviewStatus::Pending, ReviewStatus::Same, ReviewStatus::Different]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        [
+            ReviewStatus::Pending,
+            ReviewStatus::Same,
+            ReviewStatus::Different,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 
     /// The analyst-facing label.

@@ -119,11 +119,15 @@ impl TestStore {
     async fn cleanup(self) {
         self.store.close().await;
         if let Some((admin, name)) = self.pg_drop {
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut c)
+            let mut c = sqlx::PgConnection::connect(&admin)
                 .await
-                .expect("drop test database");
+                .expect("admin connection");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await
+            .expect("drop test database");
         }
     }
 }
@@ -164,7 +168,9 @@ async fn backends(test: &str) -> Vec<TestStore> {
                 .execute(&mut c)
                 .await
                 .expect("create test database");
-            let store = Store::open(&with_db(&admin, &name)).await.expect("open postgres");
+            let store = Store::open(&with_db(&admin, &name))
+                .await
+                .expect("open postgres");
             v.push(TestStore {
                 store,
                 pg_drop: Some((admin, name)),
@@ -207,12 +213,25 @@ async fn publish_is_idempotent_and_dismissed_stays_dismissed() {
         let f3 = flag("C1", "421303003", "PROP-VEHICLE", "CL9");
         let flags = vec![f1.clone(), f2.clone(), f3.clone()];
         s.record_run_start(&run("run-1")).await.unwrap();
-        let r1 = s.publish_run(&run("run-1"), &cases, &flags, &[]).await.unwrap();
-        assert_eq!((r1.cases, r1.new_flags, r1.flags_received()), (2, 3, 3), "{}", s.backend());
-        s.record_run_finish("run-1", "succeeded", "3 flags").await.unwrap();
+        let r1 = s
+            .publish_run(&run("run-1"), &cases, &flags, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            (r1.cases, r1.new_flags, r1.flags_received()),
+            (2, 3, 3),
+            "{}",
+            s.backend()
+        );
+        s.record_run_finish("run-1", "succeeded", "3 flags")
+            .await
+            .unwrap();
 
         // The same night published twice changes nothing.
-        let r1b = s.publish_run(&run("run-1"), &cases, &flags, &[]).await.unwrap();
+        let r1b = s
+            .publish_run(&run("run-1"), &cases, &flags, &[])
+            .await
+            .unwrap();
         assert_eq!((r1b.new_flags, r1b.unchanged_flags), (0, 3));
 
         // Dismiss f1 (误报), resolve f2 (减员).
@@ -243,10 +262,15 @@ async fn publish_is_idempotent_and_dismissed_stays_dismissed() {
             reason: "已减员".into(),
             ..Default::default()
         };
-        s.record_decision(&f2.flag_id, &resolve, &county).await.unwrap();
+        s.record_decision(&f2.flag_id, &resolve, &county)
+            .await
+            .unwrap();
 
         // Next night raises all three again on the same evidence.
-        let r2 = s.publish_run(&run("run-2"), &cases, &flags, &[]).await.unwrap();
+        let r2 = s
+            .publish_run(&run("run-2"), &cases, &flags, &[])
+            .await
+            .unwrap();
         assert_eq!(r2.new_flags, 0);
         assert_eq!(r2.suppressed_flags, 1);
         assert_eq!(r2.decided_flags, 1);
@@ -254,10 +278,16 @@ async fn publish_is_idempotent_and_dismissed_stays_dismissed() {
         let got1 = s.flag(&f1.flag_id).await.unwrap().unwrap();
         assert_eq!(got1.status, FlagStatus::Dismissed);
         let got2 = s.flag(&f2.flag_id).await.unwrap().unwrap();
-        assert_eq!((got2.status, got2.outcome), (FlagStatus::Resolved, Some(Outcome::RemoveMember)));
+        assert_eq!(
+            (got2.status, got2.outcome),
+            (FlagStatus::Resolved, Some(Outcome::RemoveMember))
+        );
         assert_eq!(got2.last_run, "run-2");
         let dismissed = s.dismissed_flag_ids().await.unwrap();
-        assert_eq!(dismissed.into_iter().collect::<Vec<_>>(), vec![f1.flag_id.clone()]);
+        assert_eq!(
+            dismissed.into_iter().collect::<Vec<_>>(),
+            vec![f1.flag_id.clone()]
+        );
         let runs = s.runs(10).await.unwrap();
         assert_eq!(runs.len(), 2);
         t.cleanup().await;
@@ -269,23 +299,42 @@ async fn queue_is_scoped_by_case_jurisdiction_and_filtered() {
     for t in backends("queue").await {
         let s = &t.store;
         // The member's ID number starts 421303 (曾都区) but the case is in 随县: scope follows the case.
-        let cases = vec![case("C1", "421303003"), case("C2", "421321101"), case("C3", "421321102")];
+        let cases = vec![
+            case("C1", "421303003"),
+            case("C2", "421321101"),
+            case("C3", "421321102"),
+        ];
         let flags = vec![
             flag("C1", "421303003", "DYN-DEATH", "GA1"),
             flag("C2", "421321101", "DYN-DEATH", "GA2"),
             flag("C3", "421321102", "PROP-VEHICLE", "CL3"),
         ];
-        s.publish_run(&run("run-1"), &cases, &flags, &[]).await.unwrap();
-        let (all, n) = s.flags(&FlagQuery::default(), &Scope::City, 50, 0).await.unwrap();
+        s.publish_run(&run("run-1"), &cases, &flags, &[])
+            .await
+            .unwrap();
+        let (all, n) = s
+            .flags(&FlagQuery::default(), &Scope::City, 50, 0)
+            .await
+            .unwrap();
         assert_eq!((all.len(), n), (3, 3));
         let (sx, n) = s
-            .flags(&FlagQuery::default(), &Scope::County("421321".into()), 50, 0)
+            .flags(
+                &FlagQuery::default(),
+                &Scope::County("421321".into()),
+                50,
+                0,
+            )
             .await
             .unwrap();
         assert_eq!(n, 2);
         assert!(sx.iter().all(|f| f.flag.subject.county_code == "421321"));
         let (ls, n) = s
-            .flags(&FlagQuery::default(), &Scope::Township("421321101".into()), 50, 0)
+            .flags(
+                &FlagQuery::default(),
+                &Scope::Township("421321101".into()),
+                50,
+                0,
+            )
             .await
             .unwrap();
         assert_eq!((n, ls[0].flag.subject.case_id.as_str()), (1, "C2"));
@@ -299,9 +348,18 @@ async fn queue_is_scoped_by_case_jurisdiction_and_filtered() {
             ..Default::default()
         };
         assert_eq!(s.flags(&q, &Scope::City, 50, 0).await.unwrap().1, 0);
-        assert_eq!(s.flags(&FlagQuery::default(), &Scope::NoCases, 50, 0).await.unwrap().1, 0);
+        assert_eq!(
+            s.flags(&FlagQuery::default(), &Scope::NoCases, 50, 0)
+                .await
+                .unwrap()
+                .1,
+            0
+        );
         // Pagination.
-        let (p2, n) = s.flags(&FlagQuery::default(), &Scope::City, 2, 2).await.unwrap();
+        let (p2, n) = s
+            .flags(&FlagQuery::default(), &Scope::City, 2, 2)
+            .await
+            .unwrap();
         assert_eq!((p2.len(), n), (1, 3));
         t.cleanup().await;
     }
@@ -312,9 +370,14 @@ async fn decisions_validate_and_follow_the_approval_chain() {
     for t in backends("decide").await {
         let s = &t.store;
         let f = flag("C2", "421321101", "INC-WAGE-OVER", "RS1");
-        s.publish_run(&run("run-1"), &[case("C2", "421321101")], std::slice::from_ref(&f), &[])
-            .await
-            .unwrap();
+        s.publish_run(
+            &run("run-1"),
+            &[case("C2", "421321101")],
+            std::slice::from_ref(&f),
+            &[],
+        )
+        .await
+        .unwrap();
         let w = caseworker(s, "cw_sx", "421321101").await;
         let other = caseworker(s, "cw_zd", "421303003").await;
         let mut stop = NewDecision {
@@ -342,11 +405,23 @@ async fn decisions_validate_and_follow_the_approval_chain() {
         assert_eq!(dec.approval, Approval::Pending);
         let sf = s.flag(&f.flag_id).await.unwrap().unwrap();
         assert_eq!(sf.approval, Approval::Pending);
-        let pending = s.pending_approvals(&Scope::County("421321".into())).await.unwrap();
+        let pending = s
+            .pending_approvals(&Scope::County("421321".into()))
+            .await
+            .unwrap();
         assert_eq!(pending.len(), 1);
-        assert!(s.pending_approvals(&Scope::County("421303".into())).await.unwrap().is_empty());
+        assert!(
+            s.pending_approvals(&Scope::County("421303".into()))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // The caseworker cannot approve; a reviewer of another county cannot either.
-        assert!(s.approve_decision(dec.decision_id, true, "", &w).await.is_err());
+        assert!(
+            s.approve_decision(dec.decision_id, true, "", &w)
+                .await
+                .is_err()
+        );
         let zd_rev = s
             .add_user(
                 &NewUser {
@@ -375,10 +450,23 @@ async fn decisions_validate_and_follow_the_approval_chain() {
             )
             .await
             .unwrap();
-        let approved = s.approve_decision(dec.decision_id, true, "同意", &sx_rev).await.unwrap();
-        assert_eq!((approved.approval, approved.approved_by.as_deref()), (Approval::Approved, Some("rev_sx")));
+        let approved = s
+            .approve_decision(dec.decision_id, true, "同意", &sx_rev)
+            .await
+            .unwrap();
+        assert_eq!(
+            (approved.approval, approved.approved_by.as_deref()),
+            (Approval::Approved, Some("rev_sx"))
+        );
         let sf = s.flag(&f.flag_id).await.unwrap().unwrap();
-        assert_eq!((sf.status, sf.outcome, sf.approval), (FlagStatus::Resolved, Some(Outcome::Stop), Approval::Approved));
+        assert_eq!(
+            (sf.status, sf.outcome, sf.approval),
+            (
+                FlagStatus::Resolved,
+                Some(Outcome::Stop),
+                Approval::Approved
+            )
+        );
         // Approving twice is refused.
         assert!(matches!(
             s.approve_decision(dec.decision_id, true, "", &sx_rev).await,
@@ -412,10 +500,21 @@ async fn audit_log_is_append_only() {
             .unwrap();
         assert!(id > 0);
         let upd = s.execute_raw("UPDATE audit_log SET purpose = 'x'").await;
-        assert!(upd.is_err(), "{}: UPDATE on the audit log must fail", s.backend());
+        assert!(
+            upd.is_err(),
+            "{}: UPDATE on the audit log must fail",
+            s.backend()
+        );
         let del = s.execute_raw("DELETE FROM audit_log").await;
-        assert!(del.is_err(), "{}: DELETE on the audit log must fail", s.backend());
-        let (rows, n) = s.audit_entries(&AuditQuery::default(), 10, 0).await.unwrap();
+        assert!(
+            del.is_err(),
+            "{}: DELETE on the audit log must fail",
+            s.backend()
+        );
+        let (rows, n) = s
+            .audit_entries(&AuditQuery::default(), 10, 0)
+            .await
+            .unwrap();
         assert_eq!((n, rows[0].purpose.as_str()), (1, "入户核查"));
         let q = AuditQuery {
             action: Some("export".into()),
@@ -435,7 +534,10 @@ async fn link_reviews_become_labels() {
             review("R2", "renshe/contributions/S7", "gongan/population/P2"),
             review("R3", "zhujian/property/H3", "gongan/population/P3"),
         ];
-        let r = s.publish_run(&run("run-1"), &[], &[], &reviews).await.unwrap();
+        let r = s
+            .publish_run(&run("run-1"), &[], &[], &reviews)
+            .await
+            .unwrap();
         assert_eq!(r.new_reviews, 3);
         let analyst = s
             .add_user(
@@ -461,13 +563,27 @@ async fn link_reviews_become_labels() {
             Err(hedui_store::Error::NotFound(_))
         ));
         // Re-publishing the same reviews does not reset the decisions.
-        let r = s.publish_run(&run("run-2"), &[], &[], &reviews).await.unwrap();
+        let r = s
+            .publish_run(&run("run-2"), &[], &[], &reviews)
+            .await
+            .unwrap();
         assert_eq!((r.new_reviews, r.existing_reviews), (0, 3));
         let labels = s.link_labels().await.unwrap();
         assert_eq!(labels.len(), 2);
-        assert!(labels.iter().any(|l| l.left_key == "weijian/births/B1" && l.same_person));
-        assert!(labels.iter().any(|l| l.left_key == "renshe/contributions/S7" && !l.same_person));
-        let (pending, n) = s.reviews(Some(hedui_store::ReviewStatus::Pending), 10, 0).await.unwrap();
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.left_key == "weijian/births/B1" && l.same_person)
+        );
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.left_key == "renshe/contributions/S7" && !l.same_person)
+        );
+        let (pending, n) = s
+            .reviews(Some(hedui_store::ReviewStatus::Pending), 10, 0)
+            .await
+            .unwrap();
         assert_eq!((n, pending[0].review.review_id.as_str()), (1, "R3"));
         t.cleanup().await;
     }
@@ -479,33 +595,66 @@ async fn users_sessions_and_passwords() {
         let s = &t.store;
         let u = caseworker(s, "cw_ls", "421321101").await;
         assert_eq!(u.county_code.as_deref(), Some("421321"));
-        assert!(s.authenticate("cw_ls", "wrong-password").await.unwrap().is_none());
-        assert!(s.authenticate("nobody", "test-password-1").await.unwrap().is_none());
-        let ok = s.authenticate("cw_ls", "test-password-1").await.unwrap().unwrap();
+        assert!(
+            s.authenticate("cw_ls", "wrong-password")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.authenticate("nobody", "test-password-1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let ok = s
+            .authenticate("cw_ls", "test-password-1")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ok.scope(), Scope::Township("421321101".into()));
         // Duplicates and bad scopes are refused.
         assert!(matches!(
             s.add_user(
-                &NewUser { username: "cw_ls".into(), role: Role::Analyst, county_code: None, township_code: None },
+                &NewUser {
+                    username: "cw_ls".into(),
+                    role: Role::Analyst,
+                    county_code: None,
+                    township_code: None
+                },
                 "another-pass"
             )
             .await,
             Err(hedui_store::Error::Invalid(_))
         ));
-        assert!(s
-            .add_user(
-                &NewUser { username: "rev".into(), role: Role::CountyReviewer, county_code: None, township_code: None },
+        assert!(
+            s.add_user(
+                &NewUser {
+                    username: "rev".into(),
+                    role: Role::CountyReviewer,
+                    county_code: None,
+                    township_code: None
+                },
                 "another-pass"
             )
             .await
-            .is_err());
+            .is_err()
+        );
         let tok = s.create_session(&ok).await.unwrap();
         let sess = s.session(&tok.token).await.unwrap().unwrap();
-        assert_eq!((sess.user.username.as_str(), sess.csrf.as_str()), ("cw_ls", tok.csrf.as_str()));
+        assert_eq!(
+            (sess.user.username.as_str(), sess.csrf.as_str()),
+            ("cw_ls", tok.csrf.as_str())
+        );
         assert!(s.session("00").await.unwrap().is_none());
         s.set_active("cw_ls", false).await.unwrap();
         assert!(s.session(&tok.token).await.unwrap().is_none());
-        assert!(s.authenticate("cw_ls", "test-password-1").await.unwrap().is_none());
+        assert!(
+            s.authenticate("cw_ls", "test-password-1")
+                .await
+                .unwrap()
+                .is_none()
+        );
         t.cleanup().await;
     }
 }

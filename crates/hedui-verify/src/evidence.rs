@@ -210,9 +210,12 @@ pub fn stay_values(s: &StayFact) -> Vec<(String, String)> {
     ]
 }
 
+/// Rows of (label, value) pairs.
+pub type Rows = Vec<Vec<(String, String)>>;
+
 /// Per dataset, the rows found for a person (for the 核对报告).
-pub fn findings(p: &PersonFacts, codes: &Codes) -> Vec<(String, Vec<Vec<(String, String)>>)> {
-    let mut out: Vec<(String, Vec<Vec<(String, String)>>)> = Vec::new();
+pub fn findings(p: &PersonFacts, codes: &Codes) -> Vec<(String, Rows)> {
+    let mut out: Vec<(String, Rows)> = Vec::new();
     let mut push =
         |ds: &str, row: Vec<(String, String)>| match out.iter_mut().find(|(d, _)| d == ds) {
             Some((_, rows)) => rows.push(row),

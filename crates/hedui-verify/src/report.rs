@@ -206,10 +206,10 @@ h1{{text-align:center;font-size:20px;}}h2{{font-size:16px;border-bottom:1px soli
         }
         h.push_str("</table>\n");
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<h2>核对结论</h2><p>{}</p><p>本报告为信息核对结果，不是审核确认决定。申请人对核对结果有异议的，可申请复核。</p>\
-<table><tr><th>核对人</th><td></td><th>复核人</th><td></td><th>单位盖章</th><td></td><th>日期</th><td>{}</td></tr></table></body></html>\n",
+<table><tr><th>核对人</th><td></td><th>复核人</th><td></td><th>单位盖章</th><td></td><th>日期</th><td>{}</td></tr></table></body></html>",
         esc(&r.conclusion_zh),
         r.as_of
     );

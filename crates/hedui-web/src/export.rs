@@ -38,7 +38,8 @@ pub fn queue_xlsx(rows: &[StoredFlag], today: NaiveDate) -> Result<Vec<u8>, Erro
     let ws = wb.add_worksheet();
     ws.set_name("核对预警").map_err(x)?;
     for (c, h) in HEADERS.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold).map_err(x)?;
+        ws.write_string_with_format(0, c as u16, *h, &bold)
+            .map_err(x)?;
     }
     for (i, sf) in rows.iter().enumerate() {
         let r = (i + 1) as u32;
@@ -51,7 +52,9 @@ pub fn queue_xlsx(rows: &[StoredFlag], today: NaiveDate) -> Result<Vec<u8>, Erro
             f.flag_type.clone(),
             f.severity.label_zh().to_owned(),
             sf.status.label_zh().to_owned(),
-            sf.outcome.map(|o| o.label_zh().to_owned()).unwrap_or_default(),
+            sf.outcome
+                .map(|o| o.label_zh().to_owned())
+                .unwrap_or_default(),
             county_name(&s.county_code),
             township_name(&s.township_code),
             s.case_id.clone(),

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::{DateTime, NaiveDate, Utc};
 use hedui_identity::divisions::{COUNTIES, TOWNSHIPS};
 use hedui_store::{
@@ -59,7 +59,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && !a.is_empty()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn render(t: &impl Template) -> Response {
@@ -81,7 +84,13 @@ fn internal(e: &dyn std::fmt::Display) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, Html(body)).into_response()
 }
 
-fn error_page(ctx: Option<&Ctx>, status: StatusCode, title: &str, message: &str, back: &str) -> Response {
+fn error_page(
+    ctx: Option<&Ctx>,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    back: &str,
+) -> Response {
     let page = ErrorPage {
         nav: ctx.map(|c| Nav::new(&c.user, &c.csrf)),
         title: title.into(),
@@ -158,11 +167,21 @@ async fn audit(st: &Shared, ctx: &Ctx, a: AuditArgs<'_>) -> Result<(), Response>
         result_count: a.count,
         detail: a.detail.to_owned(),
     };
-    st.store.audit(&entry).await.map(|_| ()).map_err(|e| internal(&e))
+    st.store
+        .audit(&entry)
+        .await
+        .map(|_| ())
+        .map_err(|e| internal(&e))
 }
 
 /// Refuses a request: audit entry `denied`, then 403.
-async fn deny(st: &Shared, ctx: &Ctx, path: &str, case_id: Option<&str>, flag_id: Option<&str>) -> Response {
+async fn deny(
+    st: &Shared,
+    ctx: &Ctx,
+    path: &str,
+    case_id: Option<&str>,
+    flag_id: Option<&str>,
+) -> Response {
     let mut a = AuditArgs::new(AuditAction::Denied);
     a.result = "denied";
     a.case_id = case_id;
@@ -192,12 +211,24 @@ fn forbidden_csrf(ctx: Option<&Ctx>) -> Response {
 }
 
 fn not_found_page(ctx: &Ctx) -> Response {
-    error_page(Some(ctx), StatusCode::NOT_FOUND, "未找到", "您要查看的内容不存在。", "/")
+    error_page(
+        Some(ctx),
+        StatusCode::NOT_FOUND,
+        "未找到",
+        "您要查看的内容不存在。",
+        "/",
+    )
 }
 
 fn session_cookie(st: &Shared, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if st.config.secure_cookies { "; Secure" } else { "" };
-    let s = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let secure = if st.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let s = format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    );
     HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("hedui_session=; Path=/"))
 }
 
@@ -227,8 +258,14 @@ fn login_page(st: &Shared, headers: &HeaderMap, status: StatusCode, message: &st
         csrf: token.clone(),
         message: message.into(),
     };
-    let secure = if st.config.secure_cookies { "; Secure" } else { "" };
-    let c = format!("{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
+    let secure = if st.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let c = format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    );
     match (page.render(), HeaderValue::from_str(&c)) {
         (Ok(body), Ok(cv)) => (status, [(header::SET_COOKIE, cv)], Html(body)).into_response(),
         (Err(e), _) => internal(&crate::Error::Render(e)),
@@ -247,7 +284,10 @@ pub(crate) async fn login(
     Form(form): Form2,
 ) -> Response {
     let ip = addr.ip().to_string();
-    let username = form.get("username").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let username = form
+        .get("username")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let csrf_ok = match (cookie(&headers, LOGIN_COOKIE), form.get("csrf")) {
         (Some(c), Some(f)) => same_token(&c, f),
@@ -289,10 +329,19 @@ pub(crate) async fn login(
         let (max, window) = (st.config.max_failures, st.config.lockout);
         st.limiter.fail(&ip_key, now, max, window);
         st.limiter.fail(&user_key, now, max, window);
-        if let Err(e) = st.store.audit(&login_audit("failed", "bad credentials")).await {
+        if let Err(e) = st
+            .store
+            .audit(&login_audit("failed", "bad credentials"))
+            .await
+        {
             return internal(&e);
         }
-        return login_page(&st, &headers, StatusCode::UNAUTHORIZED, "用户名或密码错误。");
+        return login_page(
+            &st,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            "用户名或密码错误。",
+        );
     };
     st.limiter.reset(&user_key);
     let tokens = match st.store.create_session(&user).await {
@@ -308,8 +357,10 @@ pub(crate) async fn login(
     tracing::info!(user = %user.username, role = user.role.as_str(), "login");
     let max_age = i64::try_from(hedui_store::SESSION_TTL.as_secs()).unwrap_or(28_800);
     let mut res = Redirect::to("/").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&st, &tokens.token, max_age));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(&st, &tokens.token, max_age),
+    );
     res
 }
 
@@ -346,7 +397,13 @@ pub(crate) async fn not_found(
     match auth(&st, &headers, addr).await {
         Ok(ctx) => not_found_page(&ctx),
         // Unknown paths (favicon.ico …) get a plain 404, not a redirect to the login page.
-        Err(_) => error_page(None, StatusCode::NOT_FOUND, "未找到", "您要查看的内容不存在。", "/login"),
+        Err(_) => error_page(
+            None,
+            StatusCode::NOT_FOUND,
+            "未找到",
+            "您要查看的内容不存在。",
+            "/login",
+        ),
     }
 }
 
@@ -380,7 +437,10 @@ fn queue_filters(q: &HashMap<String, String>, user: &User) -> Result<FlagQuery, 
             }
         }
         Scope::Township(t) => {
-            if fq.county.as_ref().is_some_and(|x| !t.starts_with(x.as_str()))
+            if fq
+                .county
+                .as_ref()
+                .is_some_and(|x| !t.starts_with(x.as_str()))
                 || fq.township.as_ref().is_some_and(|x| *x != t)
             {
                 return Err("filter outside township".into());
@@ -396,7 +456,9 @@ fn encode_query(fq: &FlagQuery, deadline_raw: &str) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
@@ -457,7 +519,11 @@ pub(crate) async fn queue(
     let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
     let counties = COUNTIES
         .iter()
-        .filter(|c| scope == Scope::City || matches!(&scope, Scope::County(x) if x == c.code) || matches!(&scope, Scope::Township(t) if t.starts_with(c.code)))
+        .filter(|c| {
+            scope == Scope::City
+                || matches!(&scope, Scope::County(x) if x == c.code)
+                || matches!(&scope, Scope::Township(t) if t.starts_with(c.code))
+        })
         .map(|c| Opt {
             value: c.code.to_owned(),
             label: c.name.to_owned(),
@@ -467,7 +533,11 @@ pub(crate) async fn queue(
     let townships = TOWNSHIPS
         .iter()
         .filter(|t| scope.covers(&t.code[..6], t.code))
-        .filter(|t| fq.county.as_ref().is_none_or(|c| t.code.starts_with(c.as_str())))
+        .filter(|t| {
+            fq.county
+                .as_ref()
+                .is_none_or(|c| t.code.starts_with(c.as_str()))
+        })
         .map(|t| Opt {
             value: t.code.to_owned(),
             label: format!("{} {}", county_name(&t.code[..6]), t.name),
@@ -555,7 +625,10 @@ pub(crate) async fn export_queue(
     if let Err(r) = audit(&st, &ctx, a).await {
         return r;
     }
-    let name = format!("attachment; filename=\"hedui-queue-{}.xlsx\"", today().format("%Y%m%d"));
+    let name = format!(
+        "attachment; filename=\"hedui-queue-{}.xlsx\"",
+        today().format("%Y%m%d")
+    );
     (
         [
             (
@@ -615,7 +688,13 @@ async fn flag_page_inner(
     let member_label = |mid: &str| -> String {
         case.as_ref()
             .and_then(|c| c.members.iter().find(|m| m.member_id == mid))
-            .map(|m| format!("{}（{}）", hedui_identity::name::mask_name(&m.name), m.relation))
+            .map(|m| {
+                format!(
+                    "{}（{}）",
+                    hedui_identity::name::mask_name(&m.name),
+                    m.relation
+                )
+            })
             .unwrap_or_else(|| mid.to_owned())
     };
     let sensitive_hidden = sf.flag.evidence.iter().filter(|e| e.sensitive).count();
@@ -731,13 +810,25 @@ pub(crate) async fn decide(
         None => None,
         Some(Ok(a)) => Some(a),
         Some(Err(_)) => {
-            return flag_page_inner(&st, &ctx, &flag_id, "金额格式不正确", false, StatusCode::BAD_REQUEST).await;
+            return flag_page_inner(
+                &st,
+                &ctx,
+                &flag_id,
+                "金额格式不正确",
+                false,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
     };
     let notice_date = opt_field(&form, "notice_date");
     let d = NewDecision {
-        status: opt_field(&form, "status").as_deref().and_then(FlagStatus::parse),
-        outcome: opt_field(&form, "outcome").as_deref().and_then(Outcome::parse),
+        status: opt_field(&form, "status")
+            .as_deref()
+            .and_then(FlagStatus::parse),
+        outcome: opt_field(&form, "outcome")
+            .as_deref()
+            .and_then(Outcome::parse),
         new_amount,
         effective_month: opt_field(&form, "effective_month"),
         reason_code: opt_field(&form, "reason_code").unwrap_or_default(),
@@ -747,7 +838,15 @@ pub(crate) async fn decide(
         notice_method: opt_field(&form, "notice_method"),
     };
     if notice_date.is_some() && d.notice_date.is_none() {
-        return flag_page_inner(&st, &ctx, &flag_id, "告知日期格式不正确", false, StatusCode::BAD_REQUEST).await;
+        return flag_page_inner(
+            &st,
+            &ctx,
+            &flag_id,
+            "告知日期格式不正确",
+            false,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     match st.store.record_decision(&flag_id, &d, &ctx.user).await {
         Ok(dec) => {
@@ -806,7 +905,11 @@ pub(crate) async fn approve(
         Ok(None) => return not_found_page(&ctx),
         Err(e) => return internal(&e),
     };
-    match st.store.approve_decision(decision_id, yes, &note, &ctx.user).await {
+    match st
+        .store
+        .approve_decision(decision_id, yes, &note, &ctx.user)
+        .await
+    {
         Ok(d) => {
             let mut a = AuditArgs::new(AuditAction::Decide);
             a.flag_id = Some(&d.flag_id);
@@ -819,9 +922,19 @@ pub(crate) async fn approve(
             }
             Redirect::to(&format!("/flags/{}?saved=approved", d.flag_id)).into_response()
         }
-        Err(hedui_store::Error::Forbidden(_)) => deny(&st, &ctx, &path, None, Some(&dec.flag_id)).await,
+        Err(hedui_store::Error::Forbidden(_)) => {
+            deny(&st, &ctx, &path, None, Some(&dec.flag_id)).await
+        }
         Err(hedui_store::Error::Invalid(msg)) => {
-            flag_page_inner(&st, &ctx, &dec.flag_id, &msg, false, StatusCode::BAD_REQUEST).await
+            flag_page_inner(
+                &st,
+                &ctx,
+                &dec.flag_id,
+                &msg,
+                false,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(hedui_store::Error::NotFound(_)) => not_found_page(&ctx),
         Err(e) => internal(&e),
@@ -837,7 +950,10 @@ pub(crate) async fn approvals(
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !matches!(ctx.user.role, hedui_store::Role::CityAdmin | hedui_store::Role::CountyReviewer) {
+    if !matches!(
+        ctx.user.role,
+        hedui_store::Role::CityAdmin | hedui_store::Role::CountyReviewer
+    ) {
         return deny(&st, &ctx, "/approvals", None, None).await;
     }
     let rows = match st.store.pending_approvals(&ctx.user.scope()).await {
@@ -874,7 +990,10 @@ pub(crate) async fn case_page(
         Ok(None) => return not_found_page(&ctx),
         Err(e) => return internal(&e),
     };
-    if !ctx.user.can_view_case(&case.county_code, &case.township_code) {
+    if !ctx
+        .user
+        .can_view_case(&case.county_code, &case.township_code)
+    {
         return deny(&st, &ctx, &path, Some(&case_id), None).await;
     }
     let hq = FlagQuery {
@@ -936,7 +1055,10 @@ pub(crate) async fn reveal(
     if !ctx.user.can_reveal(&case.county_code, &case.township_code) {
         return deny(&st, &ctx, &path, Some(&case_id), None).await;
     }
-    let reason = form.get("reason").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let reason = form
+        .get("reason")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
     if reason.chars().count() < 2 || reason.chars().count() > 500 {
         return error_page(
             Some(&ctx),
@@ -1008,14 +1130,18 @@ pub(crate) async fn reviews(
         Some("different") => "已确认为非同一人，将作为下次运行的禁止关联约束。",
         _ => "",
     };
-    let statuses = [ReviewStatus::Pending, ReviewStatus::Same, ReviewStatus::Different]
-        .iter()
-        .map(|s| Opt {
-            value: s.as_str().to_owned(),
-            label: s.label_zh().to_owned(),
-            selected: status == Some(*s),
-        })
-        .collect();
+    let statuses = [
+        ReviewStatus::Pending,
+        ReviewStatus::Same,
+        ReviewStatus::Different,
+    ]
+    .iter()
+    .map(|s| Opt {
+        value: s.as_str().to_owned(),
+        label: s.label_zh().to_owned(),
+        selected: status == Some(*s),
+    })
+    .collect();
     render(&ReviewsPage {
         nav: Some(Nav::new(&ctx.user, &ctx.csrf)),
         csrf: ctx.csrf.clone(),
@@ -1144,23 +1270,32 @@ pub(crate) async fn audit_page(
     if let Err(r) = audit(&st, &ctx, a).await {
         return r;
     }
-    let actions = ["login", "logout", "view", "reveal", "export", "decide", "denied"]
-        .iter()
-        .map(|c| Opt {
-            value: (*c).to_owned(),
-            label: AuditAction::label_zh(c).to_owned(),
-            selected: aq.action.as_deref() == Some(*c),
-        })
-        .collect();
+    let actions = [
+        "login", "logout", "view", "reveal", "export", "decide", "denied",
+    ]
+    .iter()
+    .map(|c| Opt {
+        value: (*c).to_owned(),
+        label: AuditAction::label_zh(c).to_owned(),
+        selected: aq.action.as_deref() == Some(*c),
+    })
+    .collect();
     let mut query = Vec::new();
     if let Some(u) = aq.username.as_deref().filter(|s| !s.is_empty()) {
         query.push(format!(
             "username={}",
-            u.chars().filter(|c| c.is_ascii_alphanumeric() || "_-.".contains(*c)).collect::<String>()
+            u.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "_-.".contains(*c))
+                .collect::<String>()
         ));
     }
     if let Some(x) = aq.action.as_deref().filter(|s| !s.is_empty()) {
-        query.push(format!("action={}", x.chars().filter(char::is_ascii_alphanumeric).collect::<String>()));
+        query.push(format!(
+            "action={}",
+            x.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        ));
     }
     render(&AuditPage {
         nav: Some(Nav::new(&ctx.user, &ctx.csrf)),

@@ -27,7 +27,11 @@ impl Nav {
             Role::CountyReviewer => county_name(user.county_code.as_deref().unwrap_or("")),
             Role::TownshipCaseworker => {
                 let t = user.township_code.as_deref().unwrap_or("");
-                format!("{} {}", county_name(t.get(..6).unwrap_or("")), township_name(t))
+                format!(
+                    "{} {}",
+                    county_name(t.get(..6).unwrap_or("")),
+                    township_name(t)
+                )
             }
             Role::Analyst => "身份核验".to_owned(),
         };
@@ -96,7 +100,11 @@ pub fn waterfall(expl: &[WeightContribution]) -> (Vec<Bar>, i64) {
                 y,
                 w: len.max(1),
                 ty: y + 11,
-                vx: if w >= 0.0 { SVG_AXIS + len + 3 } else { SVG_AXIS + 3 },
+                vx: if w >= 0.0 {
+                    SVG_AXIS + len + 3
+                } else {
+                    SVG_AXIS + 3
+                },
                 cls,
             }
         })
@@ -225,7 +233,10 @@ impl FlagRow {
             severity_label: f.severity.label_zh().to_owned(),
             severity_class: severity_class(f.severity).to_owned(),
             status_label: sf.status.label_zh().to_owned(),
-            outcome_label: sf.outcome.map(|o| o.label_zh().to_owned()).unwrap_or_default(),
+            outcome_label: sf
+                .outcome
+                .map(|o| o.label_zh().to_owned())
+                .unwrap_or_default(),
             approval_label: approval_label(sf.approval),
             county_name: county_name(&f.subject.county_code),
             township_name: township_name(&f.subject.township_code),
@@ -295,7 +306,10 @@ impl FlagView {
             severity_label: f.severity.label_zh().to_owned(),
             severity_class: severity_class(f.severity).to_owned(),
             status_label: sf.status.label_zh().to_owned(),
-            outcome_label: sf.outcome.map(|o| o.label_zh().to_owned()).unwrap_or_default(),
+            outcome_label: sf
+                .outcome
+                .map(|o| o.label_zh().to_owned())
+                .unwrap_or_default(),
             approval_label: approval_label(sf.approval),
             case_id: s.case_id.clone(),
             programme_label: programme_label_zh(&s.programme).to_owned(),
@@ -382,7 +396,8 @@ pub fn mask_values(v: &str) -> String {
     while i < chars.len() {
         if chars[i].is_ascii_digit() {
             let mut j = i;
-            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == 'X' || chars[j] == 'x')
+            while j < chars.len()
+                && (chars[j].is_ascii_digit() || chars[j] == 'X' || chars[j] == 'x')
             {
                 j += 1;
             }
@@ -432,13 +447,20 @@ impl DecisionView {
         DecisionView {
             decision_id: d.decision_id,
             flag_id: d.flag_id.clone(),
-            decided_at: d.decided_at.get(..19).unwrap_or(&d.decided_at).replace('T', " "),
+            decided_at: d
+                .decided_at
+                .get(..19)
+                .unwrap_or(&d.decided_at)
+                .replace('T', " "),
             decided_by: d.decided_by.clone(),
             role_label: Role::parse(&d.decided_role)
                 .map(|r| r.label_zh().to_owned())
                 .unwrap_or_default(),
             status_label: d.status.label_zh().to_owned(),
-            outcome_label: d.outcome.map(|o| o.label_zh().to_owned()).unwrap_or_default(),
+            outcome_label: d
+                .outcome
+                .map(|o| o.label_zh().to_owned())
+                .unwrap_or_default(),
             amount: amount.trim().to_owned(),
             reason: [d.reason_code.as_str(), d.reason.as_str()]
                 .iter()

@@ -26,7 +26,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start_driver(path: &str) -> Driver {
@@ -38,7 +42,10 @@ async fn start_driver(path: &str) -> Driver {
         .spawn()
         .unwrap_or_else(|e| panic!("HEDUI_TEST_CHROMEDRIVER={path} cannot be started: {e}"));
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Driver { child, port };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -47,7 +54,8 @@ async fn start_driver(path: &str) -> Driver {
 }
 
 async fn browser(driver: &Driver, downloads: &Path, profile: &Path) -> Client {
-    let chromium = std::env::var("HEDUI_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium =
+        std::env::var("HEDUI_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -92,9 +100,24 @@ async fn login(c: &Client, base: &str, user: &str) {
     // Logging out lands on the login page; wait for it before navigating on.
     tokio::time::sleep(Duration::from_millis(50)).await;
     c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Id("username")).await.unwrap().send_keys(user).await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(c, "the start page after login", |u| u.path() != "/login").await;
 }
 
@@ -119,7 +142,10 @@ async fn wait_url(c: &Client, what: &str, pred: impl Fn(&Loc) -> bool) -> Loc {
     let mut last = None;
     for _ in 0..100 {
         let u = c.current_url().await.unwrap();
-        let u = Loc { path: u.path().to_owned(), query: u.query().unwrap_or("").to_owned() };
+        let u = Loc {
+            path: u.path().to_owned(),
+            query: u.query().unwrap_or("").to_owned(),
+        };
         if pred(&u) {
             return u;
         }
@@ -130,7 +156,12 @@ async fn wait_url(c: &Client, what: &str, pred: impl Fn(&Loc) -> bool) -> Loc {
 }
 
 async fn text_of(c: &Client, sel: &str) -> String {
-    c.find(Locator::Css(sel)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(sel))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,46 +181,120 @@ async fn caseworker_works_a_flag_in_the_browser() {
     c.goto(&format!("{base}/login")).await.unwrap();
     shot(&c, "01-login").await;
     login(&c, &base, "cw_sx").await;
-    wait_url(&c, "the queue after login", |u| u.path().starts_with("/queue")).await;
+    wait_url(&c, "the queue after login", |u| {
+        u.path().starts_with("/queue")
+    })
+    .await;
     assert!(text_of(&c, "#queue-count").await.contains("共 2 条"));
 
     // Filter the queue: severity 中 leaves the wage flag only.
-    c.find(Locator::Id("f-severity")).await.unwrap().select_by_value("medium").await.unwrap();
-    c.find(Locator::Id("f-apply")).await.unwrap().click().await.unwrap();
-    wait_url(&c, "the filtered queue", |u| u.query().unwrap_or("").contains("severity=medium")).await;
+    c.find(Locator::Id("f-severity"))
+        .await
+        .unwrap()
+        .select_by_value("medium")
+        .await
+        .unwrap();
+    c.find(Locator::Id("f-apply"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the filtered queue", |u| {
+        u.query().unwrap_or("").contains("severity=medium")
+    })
+    .await;
     assert!(text_of(&c, "#queue-count").await.contains("共 1 条"));
     let table = text_of(&c, "#queue-table").await;
     assert!(table.contains("421303********0027") && !table.contains(SX_HEAD_ID));
     shot(&c, "02-queue-filtered").await;
 
     // Open the flag.
-    c.find(Locator::Css("a.flag-link")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("a.flag-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let flag_path = format!("/flags/{}", f.sx_flag.flag_id);
     wait_url(&c, "the flag page", |u| u.path() == flag_path).await;
     assert!(text_of(&c, "#flag-title").await.contains("工资收入超标"));
-    assert!(c.find(Locator::Css("svg.waterfall rect")).await.is_ok(), "waterfall drawn");
+    assert!(
+        c.find(Locator::Css("svg.waterfall rect")).await.is_ok(),
+        "waterfall drawn"
+    );
     shot(&c, "03-flag").await;
 
     // Reveal an ID with a reason, on the household page.
-    c.find(Locator::Id("case-link")).await.unwrap().click().await.unwrap();
-    wait_url(&c, "the household page", |u| u.path().starts_with("/cases/")).await;
+    c.find(Locator::Id("case-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the household page", |u| {
+        u.path().starts_with("/cases/")
+    })
+    .await;
     shot(&c, "04-household").await;
     let reason = c.find(Locator::Css("input.reveal-reason")).await.unwrap();
     reason.send_keys("入户核查核对证件").await.unwrap();
-    c.find(Locator::Css("button.reveal-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("button.reveal-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(&c, "the reveal page", |u| u.path().ends_with("/reveal")).await;
     assert_eq!(text_of(&c, "#revealed-id").await.trim(), SX_HEAD_ID);
     shot(&c, "05-reveal").await;
 
     // Record a decision: 已处理 / 减发 with its notice.
-    c.goto(&format!("{base}/flags/{}", f.sx_flag.flag_id)).await.unwrap();
-    c.find(Locator::Id("d-status")).await.unwrap().select_by_value("resolved").await.unwrap();
-    c.find(Locator::Id("d-outcome")).await.unwrap().select_by_value("reduce").await.unwrap();
-    c.find(Locator::Id("d-amount")).await.unwrap().send_keys("450").await.unwrap();
-    c.find(Locator::Id("d-month")).await.unwrap().send_keys("202110").await.unwrap();
-    c.find(Locator::Id("d-reason-code")).await.unwrap().select_by_value("收入超过标准").await.unwrap();
-    c.find(Locator::Id("d-reason")).await.unwrap().send_keys("人社数据显示新就业，核实后减发").await.unwrap();
-    c.find(Locator::Id("d-notice-type")).await.unwrap().send_keys("书面告知书").await.unwrap();
+    c.goto(&format!("{base}/flags/{}", f.sx_flag.flag_id))
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-status"))
+        .await
+        .unwrap()
+        .select_by_value("resolved")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-outcome"))
+        .await
+        .unwrap()
+        .select_by_value("reduce")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-amount"))
+        .await
+        .unwrap()
+        .send_keys("450")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-month"))
+        .await
+        .unwrap()
+        .send_keys("202110")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-reason-code"))
+        .await
+        .unwrap()
+        .select_by_value("收入超过标准")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-reason"))
+        .await
+        .unwrap()
+        .send_keys("人社数据显示新就业，核实后减发")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-notice-type"))
+        .await
+        .unwrap()
+        .send_keys("书面告知书")
+        .await
+        .unwrap();
     // Date inputs take the digits in the locale's order; set the value through the form instead.
     c.execute(
         "document.getElementById('d-notice-date').value = arguments[0];",
@@ -197,9 +302,22 @@ async fn caseworker_works_a_flag_in_the_browser() {
     )
     .await
     .unwrap();
-    c.find(Locator::Id("d-notice-method")).await.unwrap().select_by_value("直接送达").await.unwrap();
-    c.find(Locator::Id("d-submit")).await.unwrap().click().await.unwrap();
-    wait_url(&c, "the saved decision", |u| u.query().unwrap_or("").contains("saved=")).await;
+    c.find(Locator::Id("d-notice-method"))
+        .await
+        .unwrap()
+        .select_by_value("直接送达")
+        .await
+        .unwrap();
+    c.find(Locator::Id("d-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the saved decision", |u| {
+        u.query().unwrap_or("").contains("saved=")
+    })
+    .await;
     assert!(text_of(&c, "#flag-message").await.contains("等待区县审批"));
     assert!(text_of(&c, "#flag-status").await.contains("减发"));
     shot(&c, "06-decision").await;
@@ -208,7 +326,12 @@ async fn caseworker_works_a_flag_in_the_browser() {
 
     // Export the queue as XLSX.
     c.goto(&format!("{base}/queue")).await.unwrap();
-    c.find(Locator::Id("export-link")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("export-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let mut file = None;
     for _ in 0..100 {
         if let Some(p) = std::fs::read_dir(downloads.path())
@@ -229,31 +352,67 @@ async fn caseworker_works_a_flag_in_the_browser() {
         use calamine::Reader;
         let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
         let range = wb.worksheet_range("核对预警").unwrap();
-        let cells: Vec<String> = range.rows().flat_map(|r| r.iter().map(|c| c.to_string())).collect();
+        let cells: Vec<String> = range
+            .rows()
+            .flat_map(|r| r.iter().map(|c| c.to_string()))
+            .collect();
         assert!(cells.contains(&"户主身份证号".to_owned()));
         assert!(cells.contains(&"421303********0027".to_owned()));
         assert!(!cells.iter().any(|c| c.contains(SX_HEAD_ID)));
     }
 
     // The county reviewer approves; the auditor sees it all in the audit log.
-    c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(&c, "the login page after logout", |u| u.path() == "/login").await;
     login(&c, &base, "rev_sx").await;
     c.goto(&format!("{base}/approvals")).await.unwrap();
     shot(&c, "07-approvals").await;
-    c.goto(&format!("{base}/flags/{}", f.sx_flag.flag_id)).await.unwrap();
-    c.find(Locator::Css("button.approve-yes")).await.unwrap().click().await.unwrap();
-    wait_url(&c, "the approval", |u| u.query().unwrap_or("").contains("saved=approved")).await;
+    c.goto(&format!("{base}/flags/{}", f.sx_flag.flag_id))
+        .await
+        .unwrap();
+    c.find(Locator::Css("button.approve-yes"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the approval", |u| {
+        u.query().unwrap_or("").contains("saved=approved")
+    })
+    .await;
     assert!(text_of(&c, "#flag-status").await.contains("已审批"));
-    c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(&c, "the login page after logout", |u| u.path() == "/login").await;
     login(&c, &base, "analyst").await;
     wait_url(&c, "the review queue", |u| u.path().starts_with("/reviews")).await;
     shot(&c, "08-identity-review").await;
-    c.find(Locator::Css("button.same")).await.unwrap().click().await.unwrap();
-    wait_url(&c, "the review decision", |u| u.query().unwrap_or("").contains("saved=same")).await;
+    c.find(Locator::Css("button.same"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_url(&c, "the review decision", |u| {
+        u.query().unwrap_or("").contains("saved=same")
+    })
+    .await;
     assert!(text_of(&c, "#review-message").await.contains("同一人"));
-    c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(&c, "the login page after logout", |u| u.path() == "/login").await;
     login(&c, &base, "auditor").await;
     c.goto(&format!("{base}/audit")).await.unwrap();

@@ -81,8 +81,16 @@ pub fn flag(c: &CaseRecord, ty: &str, severity: Severity, record: &str, sensitiv
         suggested_action_zh: "减员 + 调整金额".into(),
         deadline: d(2021, 10, 14),
         evidence: vec![Evidence {
-            department: if sensitive { "weijian".into() } else { "gongan".into() },
-            dataset: if sensitive { "hospital_stays".into() } else { "population".into() },
+            department: if sensitive {
+                "weijian".into()
+            } else {
+                "gongan".into()
+            },
+            dataset: if sensitive {
+                "hospital_stays".into()
+            } else {
+                "population".into()
+            },
             record_id: record.into(),
             member_id: c.members[0].member_id.clone(),
             event_date: Some(d(2021, 8, 14)),
@@ -98,9 +106,21 @@ pub fn flag(c: &CaseRecord, ty: &str, severity: Severity, record: &str, sensitiv
                 probability: 0.93,
                 match_weight: Some(3.8),
                 explanation: vec![
-                    WeightContribution { comparison: "name".into(), level: "exact".into(), weight: 7.1 },
-                    WeightContribution { comparison: "birth_date".into(), level: "exact".into(), weight: 9.4 },
-                    WeightContribution { comparison: "address".into(), level: "different".into(), weight: -2.3 },
+                    WeightContribution {
+                        comparison: "name".into(),
+                        level: "exact".into(),
+                        weight: 7.1,
+                    },
+                    WeightContribution {
+                        comparison: "birth_date".into(),
+                        level: "exact".into(),
+                        weight: 9.4,
+                    },
+                    WeightContribution {
+                        comparison: "address".into(),
+                        level: "different".into(),
+                        weight: -2.3,
+                    },
                 ],
             },
         }],
@@ -154,7 +174,13 @@ pub async fn start_with(config: hedui_web::WebConfig) -> Fixture {
     let zd_case = case("DB-ZD-0001", ZD_TOWN, ZD_HEAD_ID, "王小明");
     let sx_case = case("DB-SX-0001", SX_TOWN, SX_HEAD_ID, "李大春");
     let zd_flag = flag(&zd_case, "DYN-DEATH", Severity::High, "GA-ZD-1", false);
-    let sx_flag = flag(&sx_case, "INC-WAGE-OVER", Severity::Medium, "RS-SX-1", false);
+    let sx_flag = flag(
+        &sx_case,
+        "INC-WAGE-OVER",
+        Severity::Medium,
+        "RS-SX-1",
+        false,
+    );
     let sx_health_flag = flag(&sx_case, "EXP-MEDICAL", Severity::Info, "WJ-SX-1", true);
     let review = LinkReview {
         review_id: "R-0001".into(),
@@ -165,12 +191,22 @@ pub async fn start_with(config: hedui_web::WebConfig) -> Fixture {
         county_code: "421303".into(),
         probability: 0.55,
         match_weight: 0.3,
-        explanation: vec![WeightContribution { comparison: "name".into(), level: "pinyin".into(), weight: 4.0 }],
-        fields: vec![("姓名".into(), "王*明".into(), "王*铭".into()), ("身份证号".into(), ZD_HEAD_ID.into(), "".into())],
+        explanation: vec![WeightContribution {
+            comparison: "name".into(),
+            level: "pinyin".into(),
+            weight: 4.0,
+        }],
+        fields: vec![
+            ("姓名".into(), "王*明".into(), "王*铭".into()),
+            ("身份证号".into(), ZD_HEAD_ID.into(), "".into()),
+        ],
     };
     store
         .publish_run(
-            &RunInfo { run_id: "run-1".into(), as_of: d(2021, 9, 30) },
+            &RunInfo {
+                run_id: "run-1".into(),
+                as_of: d(2021, 9, 30),
+            },
             &[zd_case.clone(), sx_case.clone()],
             &[zd_flag.clone(), sx_flag.clone(), sx_health_flag.clone()],
             &[review],
@@ -182,9 +218,25 @@ pub async fn start_with(config: hedui_web::WebConfig) -> Fixture {
     add(&store, "analyst", Role::Analyst, None, None).await;
     add(&store, "rev_zd", Role::CountyReviewer, Some("421303"), None).await;
     add(&store, "rev_sx", Role::CountyReviewer, Some("421321"), None).await;
-    add(&store, "cw_zd", Role::TownshipCaseworker, None, Some(ZD_TOWN)).await;
-    add(&store, "cw_sx", Role::TownshipCaseworker, None, Some(SX_TOWN)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    add(
+        &store,
+        "cw_zd",
+        Role::TownshipCaseworker,
+        None,
+        Some(ZD_TOWN),
+    )
+    .await;
+    add(
+        &store,
+        "cw_sx",
+        Role::TownshipCaseworker,
+        None,
+        Some(SX_TOWN),
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let s2 = store.clone();
@@ -211,7 +263,9 @@ pub async fn start_with(config: hedui_web::WebConfig) -> Fixture {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -296,7 +350,12 @@ impl Http {
             .to_owned();
         let headers = r.headers().clone();
         let body = r.bytes().await.expect("body").to_vec();
-        Resp { status, location, headers, body }
+        Resp {
+            status,
+            location,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
@@ -315,7 +374,10 @@ impl Http {
             .http
             .post(format!("{}{path}", self.base))
             .header(reqwest::header::COOKIE, self.cookie_header())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(form_body(fields))
             .send()
             .await
@@ -336,7 +398,10 @@ impl Http {
         let page = self.get("/login").await;
         let token = csrf_of(&page.text()).expect("login csrf");
         let r = self
-            .post("/login", &[("csrf", &token), ("username", user), ("password", password)])
+            .post(
+                "/login",
+                &[("csrf", &token), ("username", user), ("password", password)],
+            )
             .await;
         if r.status == 303 {
             // The home page redirects to the user's start page, whose logout form carries the
