@@ -92,8 +92,7 @@ fn bench(c: &mut Criterion) {
                 since = match next {
                     Some(n) => n,
                     None => {
-                        let tail =
-                            std::str::from_utf8(&body[body.len().saturating_sub(64)..]).unwrap();
+                        let tail = String::from_utf8_lossy(&body[body.len().saturating_sub(64)..]);
                         let n = tail.split("\"next_since\":").nth(1).unwrap();
                         n.split(',').next().unwrap().parse().unwrap()
                     }

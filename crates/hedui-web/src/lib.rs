@@ -87,8 +87,11 @@ impl Default for WebConfig {
 /// the end of a lockout.
 #[derive(Debug, Default)]
 struct Limiter {
-    entries: Mutex<HashMap<String, (u32, Instant, Option<Instant>)>>,
+    entries: Mutex<HashMap<String, Failures>>,
 }
+
+/// Failures in the current window, when the window started, and the end of a lockout.
+type Failures = (u32, Instant, Option<Instant>);
 
 impl Limiter {
     fn locked(&self, key: &str, now: Instant) -> bool {

@@ -41,12 +41,11 @@ async fn start_driver(path: &str) -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("HEDUI_TEST_CHROMEDRIVER={path} cannot be started: {e}"));
+    // The guard kills and reaps chromedriver on every path, including a failed start.
+    let driver = Driver { child, port };
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Driver { child, port };
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
