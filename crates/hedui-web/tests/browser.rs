@@ -44,7 +44,10 @@ async fn start_driver(path: &str) -> Driver {
     // The guard kills and reaps chromedriver on every path, including a failed start.
     let driver = Driver { child, port };
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return driver;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
