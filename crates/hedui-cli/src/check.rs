@@ -850,13 +850,7 @@ fn id_lookup(spine: &Spine, raw: &str) -> Option<(u32, MatchKind)> {
 // Writing
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    hedui_lake::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn jsonl<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {

@@ -574,7 +574,7 @@ pub async fn run_night(
         state.finished_at = Some(Utc::now());
         dirs.save(&state)?;
     }
-    let data = report_data(&state, &run_dir, &link_state)?;
+    let data = report_data(&state, &run_dir)?;
     write_atomic(&report_path, render(&state, &data).as_bytes())?;
     let summary = format!(
         "new flags {}, quarantined {}",
@@ -638,11 +638,7 @@ fn quarantine_reasons(
     Ok(v)
 }
 
-fn report_data(
-    state: &RunState,
-    run_dir: &Path,
-    link_state: &LinkState,
-) -> Result<ReportData, Error> {
+fn report_data(state: &RunState, run_dir: &Path) -> Result<ReportData, Error> {
     let mut data = ReportData::default();
     if let Some(c) = state.counters(Stage::Ingest)
         && let Some(q) = c.details.get("quality")
@@ -656,7 +652,6 @@ fn report_data(
         data.persons = o.persons;
         data.records_indexed = o.records_indexed;
     }
-    let _ = link_state;
     if let Some(c) = state.counters(Stage::Publish) {
         data.flags_unchanged = c.details["unchanged_flags"].as_u64().unwrap_or(0)
             + c.details["decided_flags"].as_u64().unwrap_or(0);

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use hedui_verify::report::esc;
+
 use crate::run::{RunState, Stage};
 
 /// Data quality of one dataset in the run.
@@ -45,21 +47,6 @@ pub struct ReportData {
     pub persons: u64,
     /// Records in the index.
     pub records_indexed: u64,
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// Horizontal bar chart as inline SVG.

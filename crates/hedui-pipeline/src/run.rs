@@ -177,18 +177,12 @@ fn read_state(path: &Path) -> Result<RunState, Error> {
     })
 }
 
-/// Writes a file atomically: a temporary file in the same directory, synced, then renamed.
+/// Writes a file atomically (the lake's temporary-file-then-rename writer).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    {
-        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    }
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    hedui_lake::write_atomic(path, bytes).map_err(|e| Error::Stage {
+        stage: "write",
+        reason: e.to_string(),
+    })
 }
 
 /// A new run id from the start time: `20261130T013000Z`. Two runs cannot start in the same
