@@ -1,7 +1,8 @@
 //! End-to-end tests of `hedui demo` and `hedui run` through the binary: two nights on a small
 //! synthetic city served by the in-process department simulator, then the properties a data
 //! center relies on — a rerun of the same night changes nothing, a run killed after a stage
-//! resumes with the next one, a second concurrent run is refused.
+//! resumes with the next one, a second concurrent run is refused, identity-review decisions
+//! reach the links of unchanged records on the next night.
 
 use std::fs;
 use std::path::Path;
@@ -144,6 +145,68 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
     assert!(stderr.contains("resuming run"), "{stderr}");
     assert!(stderr.contains("already done"), "{stderr}");
     assert!(resumed["finished_at"].is_string());
+
+    // Identity-review decisions come back on the next night, although the records they are
+    // about have not changed: the most likely candidate is ruled another person, the least
+    // likely the same one — at least one of them contradicts its current link.
+    let store_url = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("store"))
+        .map(|u| u.trim().to_owned())
+        .expect("the demo names its store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = hedui_store::Store::open(&store_url).await.expect("store");
+        let analyst = store
+            .user("analyst")
+            .await
+            .expect("user")
+            .expect("the demo seeds an analyst");
+        let (mut pending, _) = store
+            .reviews(Some(hedui_store::ReviewStatus::Pending), 100_000, 0)
+            .await
+            .expect("reviews");
+        assert!(pending.len() >= 2, "the demo queues identity reviews");
+        pending.sort_by(|a, b| a.review.probability.total_cmp(&b.review.probability));
+        let (low, high) = (&pending[0], &pending[pending.len() - 1]);
+        store
+            .decide_review(&high.review.review_id, false, &analyst)
+            .await
+            .expect("decide");
+        store
+            .decide_review(&low.review.review_id, true, &analyst)
+            .await
+            .expect("decide");
+    });
+    let next_night = |as_of: &str| -> serde_json::Value {
+        let out = hedui()
+            .args([
+                "run",
+                "--skip-ingest",
+                "--as-of",
+                as_of,
+                "--json",
+                "--pipeline",
+            ])
+            .arg(&pipeline)
+            .output()
+            .expect("hedui run");
+        serde_json::from_str(&ok(&out)).expect("state JSON")
+    };
+    let review_relinks = |run: &serde_json::Value| {
+        run["completed"]
+            .as_array()
+            .and_then(|c| c.iter().find(|s| s[0] == "link"))
+            .and_then(|s| s[1]["details"]["review_relinks"].as_u64())
+            .unwrap_or_else(|| panic!("no review_relinks in {run}"))
+    };
+    let decided = next_night("2021-10-01");
+    assert!(review_relinks(&decided) >= 1, "{decided}");
+    assert!(counter(&decided, "link", "linked") >= review_relinks(&decided));
+    // Honoured: the night after, nothing contradicts a decision any more.
+    let after = next_night("2021-10-02");
+    assert_eq!(review_relinks(&after), 0, "{after}");
+    assert_eq!(counter(&after, "link", "linked"), 0);
 }
 
 #[test]

@@ -48,6 +48,11 @@ pub struct DemoArgs {
     /// Seed of the synthetic city.
     #[arg(long, default_value_t = 2021)]
     pub seed: u64,
+    /// After the second night, run this many more nights on the following days with nothing
+    /// new from the departments (what most nights of the year look like; bench-nightly times
+    /// them). The summary still describes the second night.
+    #[arg(long, default_value_t = 0)]
+    pub quiet_nights: u32,
 }
 
 fn stage_bar(stage: Stage) -> Option<ProgressBar> {
@@ -282,12 +287,18 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         .context("publishing snapshot-2 in the simulator")?;
     deliver_files(&city, "snapshot-2", &drop)?;
     night(&exe, &pipeline, snapshots[1], &secret)?;
+    for day in 1..=a.quiet_nights {
+        let as_of = snapshots[1] + chrono::Days::new(u64::from(day));
+        eprintln!("   a quiet night ({as_of}): nothing new from the departments …");
+        night(&exe, &pipeline, as_of, &secret)?;
+    }
     rt.block_on(handle.shutdown()).ok();
 
     eprintln!("5/5 summarising …");
     let spec = NightlySpec::load(&pipeline)?;
     let runs = hedui_pipeline::run::RunDirs::new(&spec.pipeline.data_dir).list()?;
-    let Some(last) = runs.last() else {
+    // The second night (the quiet nights after it find nothing new).
+    let Some(last) = runs.get(1).or(runs.last()) else {
         bail!("no run was recorded");
     };
     let run_dir = hedui_pipeline::run::RunDirs::new(&spec.pipeline.data_dir).dir(&last.run_id);
@@ -307,9 +318,10 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     }
     println!();
     println!(
-        "hedui demo: {} persons, {} assistance cases, 2 nights in {:.0} s",
+        "hedui demo: {} persons, {} assistance cases, {} nights in {:.0} s",
         report.persons,
         report.cases,
+        runs.len(),
         started.elapsed().as_secs_f64()
     );
     for r in &runs {

@@ -167,6 +167,17 @@ impl Lake {
 
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_renamed(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsync: a reader still never sees a partial file, but after a
+/// power loss the file may be empty. For the many small derived files of a run (reports a
+/// rerun of the stage rebuilds), where one fsync each would cost more than the work.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_renamed(path, bytes, false)
+}
+
+fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
     use std::io::Write;
     let dir = path
         .parent()
@@ -179,7 +190,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    if sync {
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())

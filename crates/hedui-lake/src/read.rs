@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 
 use crate::manifest::read_json;
 use crate::{Error, Lake, PartitionManifest, Zone};
@@ -203,6 +204,82 @@ impl Partition {
             let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::parquet(&path, e))?
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| Error::parquet(&path, e))?;
+            for batch in reader {
+                f(batch.map_err(|e| Error::parquet(&path, e))?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams only the rows `select` keeps, with only `columns`, part by part.
+    ///
+    /// For each part file, the `key_columns` alone are read first and handed to `select` batch
+    /// by batch, which answers one `bool` per row; then the selected rows of `columns` (those
+    /// the file has) are decoded and handed to `f`, in file order, in batches holding only
+    /// selected rows. A file with no row selected is not read a second time. When few rows are
+    /// kept this costs little more than reading the key columns.
+    pub fn for_each_selected(
+        &self,
+        key_columns: &[&str],
+        columns: &[&str],
+        mut select: impl FnMut(&RecordBatch) -> Result<Vec<bool>, Error>,
+        mut f: impl FnMut(RecordBatch) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for part in &self.manifest.parts {
+            let path = self.dir.join(&part.file);
+            let open = || -> Result<ParquetRecordBatchReaderBuilder<File>, Error> {
+                let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))
+            };
+            let projection = |b: &ParquetRecordBatchReaderBuilder<File>, names: &[&str]| {
+                let schema = b.schema();
+                let roots: Vec<usize> = names
+                    .iter()
+                    .filter_map(|n| schema.index_of(n).ok())
+                    .collect();
+                ProjectionMask::roots(b.parquet_schema(), roots)
+            };
+            let keys = open()?;
+            let mask = projection(&keys, key_columns);
+            let reader = keys
+                .with_projection(mask)
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| Error::parquet(&path, e))?;
+            let mut selectors: Vec<RowSelector> = Vec::new();
+            let mut any = false;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::parquet(&path, e))?;
+                let keep = select(&batch)?;
+                if keep.len() != batch.num_rows() {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        message: "row selection of the wrong length".into(),
+                    });
+                }
+                for k in keep {
+                    any |= k;
+                    match selectors.last_mut() {
+                        Some(last) if last.skip != k => last.row_count += 1,
+                        _ => selectors.push(if k {
+                            RowSelector::select(1)
+                        } else {
+                            RowSelector::skip(1)
+                        }),
+                    }
+                }
+            }
+            if !any {
+                continue;
+            }
+            let values = open()?;
+            let mask = projection(&values, columns);
+            let reader = values
+                .with_projection(mask)
+                .with_row_selection(RowSelection::from(selectors))
                 .with_batch_size(64 * 1024)
                 .build()
                 .map_err(|e| Error::parquet(&path, e))?;

@@ -62,6 +62,10 @@ pub struct IndexEntry {
     pub register_key: Option<String>,
 }
 
+/// The row hash of an entry that must be linked again whatever its content (a real row hash
+/// is zero only by a 2^-64 chance, which would cost one extra relink).
+const STALE: u64 = 0;
+
 /// A clerical-review decision on a (record, register record) pair.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Constraint {
@@ -219,6 +223,11 @@ impl PersonIndex {
             .len()
     }
 
+    /// Every record's entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &IndexEntry)> + '_ {
+        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+    }
+
     /// The entry of a record.
     pub fn get(&self, record_key: &str) -> Option<&IndexEntry> {
         self.entries.get(record_key)
@@ -229,6 +238,27 @@ impl PersonIndex {
         self.entries
             .get(record_key)
             .is_none_or(|e| e.row_hash != row_hash)
+    }
+
+    /// Marks for relinking the records whose current link contradicts a review decision (a
+    /// must-link to another person, a cannot-link to the same one): an unchanged record is
+    /// otherwise never taken again, and the decision would wait for its next delivery. Returns
+    /// the keys of the records marked.
+    pub fn mark_contradicted(&mut self, constraints: &[Constraint]) -> Vec<String> {
+        let mut marked = Vec::new();
+        for c in constraints {
+            let Some(target) = self.entries.get(&c.register_key).map(|e| e.person) else {
+                continue;
+            };
+            if let Some(e) = self.entries.get_mut(&c.record_key)
+                && (e.person == target) != c.same_person
+                && e.row_hash != STALE
+            {
+                e.row_hash = STALE;
+                marked.push(c.record_key.clone());
+            }
+        }
+        marked
     }
 
     fn new_person(&mut self) -> u64 {
@@ -485,7 +515,7 @@ impl PersonIndex {
                     register_key.to_owned(),
                     IndexEntry {
                         person: p,
-                        row_hash: 0,
+                        row_hash: STALE,
                         kind: LinkKind::Register,
                         probability: 1.0,
                         match_weight: None,
@@ -750,6 +780,20 @@ mod tests {
             same_person: false,
         };
         let mut third = PersonIndex::from_parts(saved, index.ids_sorted());
+        // The record is unchanged, so only the decision can make it due for linking again.
+        assert!(!third.needs_linking(dkeys[5], db.hashes[5]));
+        assert_eq!(
+            third.mark_contradicted(std::slice::from_ref(&c)),
+            vec![dkeys[5].to_owned()]
+        );
+        assert!(third.needs_linking(dkeys[5], db.hashes[5]));
+        let agreeing = Constraint {
+            record_key: dkeys[6].to_owned(),
+            register_key: rkeys[6].to_owned(),
+            same_person: true,
+        };
+        assert!(third.mark_contradicted(&[agreeing]).is_empty());
+        assert!(!third.needs_linking(dkeys[6], db.hashes[6]));
         third.link(
             &model,
             &dept_std,
@@ -757,12 +801,14 @@ mod tests {
             &reg_std,
             &rside,
             &strings,
-            &[c],
+            std::slice::from_ref(&c),
             0.3,
         );
         assert_ne!(
             third.get(dkeys[5]).unwrap().register_key.as_deref(),
             Some(rkeys[5])
         );
+        // Once honoured, the decision marks nothing more.
+        assert!(third.mark_contradicted(&[c]).is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //! title: its owner). Each is linked under its own key `department/dataset/record_id#role`
 //! (no suffix for the record's own subject).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use hedui_linkage::index::{
     kind_from_name, kind_name,
 };
 use hedui_linkage::model::Model;
-use hedui_linkage::record::{InputRecord, Interner, prepare};
+use hedui_linkage::record::{InputRecord, Interner, Records, prepare};
 use hedui_linkage::train::{TrainSettings, train_unsupervised};
 use hedui_model::{Catalog, DatasetSchema};
 use parquet::arrow::ArrowWriter;
@@ -74,10 +74,8 @@ pub struct CurrentRows {
     pub record_ids: Vec<String>,
     /// `_row_hash` of each row, folded to 64 bits.
     pub hashes: Vec<u64>,
-    /// The extract (ingest) date of each row's latest delivery.
-    pub ingest_dates: Vec<String>,
-    /// The run that delivered each row.
-    pub runs: Vec<String>,
+    /// Current records the caller's filter left out (not materialised).
+    pub skipped: u64,
 }
 
 impl CurrentRows {
@@ -126,6 +124,60 @@ pub fn read_current(
     columns: &[&str],
     up_to_run: Option<&str>,
 ) -> Result<CurrentRows, Error> {
+    read_current_where(lake, department, dataset, columns, up_to_run, &|_, _| true)
+}
+
+/// [`read_current`] keeping only the records whose latest version passes `keep(record_id,
+/// row_hash)`; the others are counted in [`CurrentRows::skipped`]. Only the lineage columns of
+/// every row are decoded; the values of the kept rows alone, so a selective filter costs
+/// little more than reading the record ids.
+pub fn read_current_where(
+    lake: &Lake,
+    department: &str,
+    dataset: &str,
+    columns: &[&str],
+    up_to_run: Option<&str>,
+    keep: &dyn Fn(&str, u64) -> bool,
+) -> Result<CurrentRows, Error> {
+    read_current_impl(
+        lake, department, dataset, columns, up_to_run, None, true, keep,
+    )
+}
+
+/// [`read_current_where`] without the row hashes (all zero in the result, and `keep` is given
+/// zero): for readers that select by record id alone, which then decode only the ids.
+pub fn read_current_by_id(
+    lake: &Lake,
+    department: &str,
+    dataset: &str,
+    columns: &[&str],
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<CurrentRows, Error> {
+    read_current_impl(
+        lake,
+        department,
+        dataset,
+        columns,
+        None,
+        None,
+        false,
+        &|id, _| keep(id),
+    )
+}
+
+/// The reader behind the `read_current*` functions; `runs`, when given, restricts it to the
+/// partitions of those ingest runs.
+#[allow(clippy::too_many_arguments)]
+fn read_current_impl(
+    lake: &Lake,
+    department: &str,
+    dataset: &str,
+    columns: &[&str],
+    up_to_run: Option<&str>,
+    runs: Option<&BTreeSet<String>>,
+    with_hash: bool,
+    keep: &dyn Fn(&str, u64) -> bool,
+) -> Result<CurrentRows, Error> {
     let filter = PartitionFilter {
         up_to_run: up_to_run.map(str::to_owned),
         ..Default::default()
@@ -141,96 +193,183 @@ pub fn read_current(
     {
         parts.retain(|p| p.manifest.run_id == last);
     }
-    // record id → row position in the output; later partitions overwrite earlier ones.
-    let mut pos: FxHashMap<String, usize> = FxHashMap::default();
-    let mut out = CurrentRows {
-        names: columns.iter().map(|c| (*c).to_owned()).collect(),
-        columns: vec![Vec::new(); columns.len()],
+    if let Some(runs) = runs {
+        parts.retain(|p| runs.contains(&p.manifest.run_id));
+    }
+    let mut st = std::cell::RefCell::new(Current {
+        several: parts.len() > 1,
+        out: CurrentRows {
+            names: columns.iter().map(|c| (*c).to_owned()).collect(),
+            columns: vec![Vec::new(); columns.len()],
+            ..Default::default()
+        },
         ..Default::default()
+    });
+    const LINEAGE: [&str; 2] = ["_source_record_id", "_row_hash"];
+    let lineage = if with_hash {
+        &LINEAGE[..]
+    } else {
+        &LINEAGE[..1]
     };
     for p in parts {
-        let date = p.manifest.ingest_date.clone();
-        let run = p.manifest.run_id.clone();
         let dir = p.dir.clone();
-        p.for_each_batch(|batch| {
-            let schema = batch.schema();
-            let col = |name: &str| schema.index_of(name).ok().map(|i| batch.column(i).clone());
-            let rid = col("_source_record_id");
-            let hash = col("_row_hash");
-            let wanted: Vec<Option<ArrayRef>> = columns.iter().map(|c| col(c)).collect();
-            // One formatter per column and batch (dates as YYYY-MM-DD, numbers as written).
-            let opts = FormatOptions::default();
-            let fmts: Vec<Option<(ArrayFormatter<'_>, &ArrayRef)>> = wanted
-                .iter()
-                .map(|a| {
-                    a.as_ref().and_then(|a| {
-                        ArrayFormatter::try_new(a.as_ref(), &opts)
-                            .ok()
-                            .map(|f| (f, a))
+        let corrupt = |message: &str| hedui_lake::Error::Corrupt {
+            path: dir.clone(),
+            message: message.into(),
+        };
+        p.for_each_selected(
+            lineage,
+            columns,
+            |batch| {
+                let text = |name: &str| {
+                    batch
+                        .column_by_name(name)
+                        .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned())
+                };
+                let rid = text(LINEAGE[0]);
+                let hash = text(LINEAGE[1]);
+                let (Some(rid), true) = (rid, hash.is_some() || !with_hash) else {
+                    return Err(corrupt("partition without text lineage columns"));
+                };
+                let mut st = st.borrow_mut();
+                Ok((0..batch.num_rows())
+                    .map(|i| {
+                        if rid.is_null(i) {
+                            return false;
+                        }
+                        let id = rid.value(i);
+                        let h = match &hash {
+                            Some(hash) if !hash.is_null(i) => hash64(hash.value(i)),
+                            Some(_) => hash64(""),
+                            None => 0,
+                        };
+                        st.decide(id, h, keep(id, h))
                     })
-                })
-                .collect();
-            let (Some(rid), Some(hash)) = (rid, hash) else {
-                return Err(hedui_lake::Error::Corrupt {
-                    path: dir.clone(),
-                    message: "partition without lineage columns".into(),
-                });
-            };
-            let rid = rid.as_any().downcast_ref::<StringArray>().cloned();
-            let hash = hash.as_any().downcast_ref::<StringArray>().cloned();
-            let (Some(rid), Some(hash)) = (rid, hash) else {
-                return Err(hedui_lake::Error::Corrupt {
-                    path: dir.clone(),
-                    message: "lineage columns are not text".into(),
-                });
-            };
-            for i in 0..batch.num_rows() {
-                if rid.is_null(i) {
-                    continue;
-                }
-                let id = rid.value(i);
-                let values: Vec<Option<String>> = fmts
+                    .collect())
+            },
+            |batch| {
+                // One formatter per column and batch (dates as YYYY-MM-DD, numbers as written).
+                let opts = FormatOptions::default();
+                let wanted: Vec<Option<&ArrayRef>> =
+                    columns.iter().map(|c| batch.column_by_name(c)).collect();
+                let fmts: Vec<Option<(ArrayFormatter<'_>, &ArrayRef)>> = wanted
                     .iter()
-                    .map(|f| {
-                        f.as_ref().and_then(|(f, a)| {
+                    .map(|a| {
+                        a.and_then(|a| {
+                            ArrayFormatter::try_new(a.as_ref(), &opts)
+                                .ok()
+                                .map(|f| (f, a))
+                        })
+                    })
+                    .collect();
+                let mut st = st.borrow_mut();
+                for i in 0..batch.num_rows() {
+                    let Some(k) = st.next_slot() else {
+                        return Err(corrupt("more selected rows than were selected"));
+                    };
+                    for (c, f) in fmts.iter().enumerate() {
+                        st.out.columns[c][k] = f.as_ref().and_then(|(f, a)| {
                             if a.is_null(i) {
                                 return None;
                             }
                             let s = f.value(i).to_string();
                             (!s.is_empty()).then_some(s)
-                        })
-                    })
-                    .collect();
-                let h = hash64(if hash.is_null(i) { "" } else { hash.value(i) });
-                match pos.get(id) {
-                    Some(&k) => {
-                        for (c, v) in values.into_iter().enumerate() {
-                            out.columns[c][k] = v;
-                        }
-                        out.hashes[k] = h;
-                        out.ingest_dates[k] = date.clone();
-                        out.runs[k] = run.clone();
-                    }
-                    None => {
-                        pos.insert(id.to_owned(), out.record_ids.len());
-                        for (c, v) in values.into_iter().enumerate() {
-                            out.columns[c].push(v);
-                        }
-                        out.record_ids.push(id.to_owned());
-                        out.hashes.push(h);
-                        out.ingest_dates.push(date.clone());
-                        out.runs.push(run.clone());
+                        });
                     }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .map_err(|e| Error::Stage {
             stage: "link",
             reason: e.to_string(),
         })?;
+        st.get_mut().queue.clear();
     }
-    Ok(out)
+    Ok(st.into_inner().finish())
+}
+
+/// Keeps the elements of `v` whose mark is false.
+fn retain_unmarked<T>(v: &mut Vec<T>, marks: &[bool]) {
+    let mut k = 0;
+    v.retain(|_| {
+        k += 1;
+        !marks[k - 1]
+    });
+}
+
+/// The bookkeeping of [`read_current_where`]: which slot each record id holds, which slots a
+/// later filtered-out version dropped, and the slots the selected rows of the part being read
+/// go to, in order.
+#[derive(Default)]
+struct Current {
+    out: CurrentRows,
+    several: bool,
+    pos: FxHashMap<String, usize>,
+    dropped: Vec<bool>,
+    queue: std::collections::VecDeque<usize>,
+    /// Hashes of the ids of records seen only filtered out, for the skipped count (a hash
+    /// collision can only make that count one short).
+    seen_skipped: rustc_hash::FxHashSet<u64>,
+}
+
+impl Current {
+    /// Records one delivered version; returns whether its values are to be read.
+    fn decide(&mut self, id: &str, h: u64, keep: bool) -> bool {
+        let id_hash = |id: &str| std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, id);
+        if !keep {
+            match self.pos.get(id) {
+                Some(&k) => self.dropped[k] = true,
+                None if self.several => {
+                    self.seen_skipped.insert(id_hash(id));
+                }
+                None => self.out.skipped += 1,
+            }
+            return false;
+        }
+        let k = match self.pos.get(id) {
+            Some(&k) => {
+                self.out.hashes[k] = h;
+                self.dropped[k] = false;
+                k
+            }
+            None => {
+                if self.several {
+                    self.seen_skipped.remove(&id_hash(id));
+                }
+                let k = self.out.record_ids.len();
+                self.pos.insert(id.to_owned(), k);
+                for c in &mut self.out.columns {
+                    c.push(None);
+                }
+                self.out.record_ids.push(id.to_owned());
+                self.out.hashes.push(h);
+                self.dropped.push(false);
+                k
+            }
+        };
+        self.queue.push_back(k);
+        true
+    }
+
+    fn next_slot(&mut self) -> Option<usize> {
+        self.queue.pop_front()
+    }
+
+    fn finish(mut self) -> CurrentRows {
+        let mut out = self.out;
+        out.skipped += self.seen_skipped.len() as u64;
+        let dropped = std::mem::take(&mut self.dropped);
+        if dropped.iter().any(|&d| d) {
+            out.skipped += dropped.iter().filter(|&&d| d).count() as u64;
+            retain_unmarked(&mut out.record_ids, &dropped);
+            retain_unmarked(&mut out.hashes, &dropped);
+            for c in &mut out.columns {
+                retain_unmarked(c, &dropped);
+            }
+        }
+        out
+    }
 }
 
 /// The identity records of one role of a dataset's current rows.
@@ -291,6 +430,9 @@ pub struct LinkOutcome {
     pub considered: u64,
     /// Records linked this run (new or changed).
     pub linked: u64,
+    /// Unchanged records taken again because a review decision contradicted their link.
+    #[serde(default)]
+    pub review_relinks: u64,
     /// Per `department/dataset`: records linked this run.
     pub per_dataset: BTreeMap<String, u64>,
     /// By kind, this run.
@@ -333,6 +475,28 @@ impl LinkState {
 
     fn ids_path(&self) -> PathBuf {
         self.dir.join("person-ids.parquet")
+    }
+
+    fn seen_path(&self) -> PathBuf {
+        self.dir.join("linked-runs.json")
+    }
+
+    /// The ingest runs whose partitions the saved index has taken in, per `department/dataset`.
+    fn seen_runs(&self) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
+        let p = self.seen_path();
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
+                path: p.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    fn save_seen_runs(&self, seen: &BTreeMap<String, BTreeSet<String>>) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(seen).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&self.seen_path(), &json)
     }
 
     /// The saved model, if any.
@@ -556,49 +720,88 @@ pub fn link_stage(
     options: &LinkOptions,
 ) -> Result<(LinkOutcome, PersonIndex, Vec<ReviewCandidate>), Error> {
     let mut index = state.load_index()?;
-    let mut outcome = LinkOutcome::default();
-    let reference = Some(options.as_of);
-
-    // The spine.
-    let pop_cols = [
-        "name",
-        "former_name",
-        "id_number",
-        "birth_date",
-        "gender",
-        "address",
-        "phone",
-    ];
-    let register_rows = read_current(lake, "gongan", "population", &pop_cols, None)?;
-    let (reg_recs, reg_keys, reg_rows) =
-        identity_records(&register_rows, "", "gongan/population", "");
-    let reg_hashes: Vec<u64> = reg_rows.iter().map(|&r| register_rows.hashes[r]).collect();
-    drop(register_rows);
-    let mut strings = Interner::new();
-    let register = prepare(&reg_recs, &mut strings, reference);
-    let reg_key_refs: Vec<&str> = reg_keys.iter().map(String::as_str).collect();
-    let reg_raw: Vec<&str> = reg_recs
+    // Review decisions that the current links contradict: those records are linked again,
+    // which takes a whole read of their datasets (they sit in partitions linked before).
+    let relink = index.mark_contradicted(&options.constraints);
+    let forced: BTreeSet<String> = relink
         .iter()
-        .map(|r| r.id_number.as_deref().unwrap_or(""))
+        .filter_map(|k| {
+            let mut it = k.splitn(3, '/');
+            Some(format!("{}/{}", it.next()?, it.next()?))
+        })
         .collect();
-    let changed: Vec<usize> = (0..reg_recs.len())
-        .filter(|&i| index.needs_linking(reg_key_refs[i], reg_hashes[i]))
-        .collect();
-    outcome.considered += reg_recs.len() as u64;
-    let r = index.add_register(&register, &reg_key_refs, &reg_hashes, &changed);
-    merge(&mut outcome, &r);
-    outcome
-        .per_dataset
-        .insert("gongan/population".into(), r.records);
-    let register_side = LinkSide {
-        keys: &reg_key_refs,
-        hashes: &reg_hashes,
-        raw_ids: &reg_raw,
+    let mut outcome = LinkOutcome {
+        review_relinks: relink.len() as u64,
+        ..Default::default()
     };
+    let reference = Some(options.as_of);
+    // The ingest runs taken in before, per dataset (none on the first night: then, or when the
+    // index was rebuilt, everything is read).
+    let seen = if state.index_path().exists() {
+        state.seen_runs()?
+    } else {
+        BTreeMap::new()
+    };
+    let mut now_seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut plan_of = |dept: &str, ds: &str| -> Result<Unseen, Error> {
+        let key = format!("{dept}/{ds}");
+        let current = current_runs(lake, dept, ds)?;
+        let plan = unseen(&current, seen.get(&key), forced.contains(&key));
+        now_seen.insert(key, current);
+        Ok(plan)
+    };
+
+    // The spine: register records new or changed since the last run join the index first.
+    let mut strings = Interner::new();
+    let buf = std::cell::RefCell::new(String::new());
+    let register_plan = plan_of("gongan", "population")?;
+    let changed_rows = match &register_plan {
+        Unseen::Nothing => CurrentRows::default(),
+        plan => read_current_impl(
+            lake,
+            "gongan",
+            "population",
+            &REGISTER_COLUMNS,
+            None,
+            match plan {
+                Unseen::Runs(r) => Some(r),
+                _ => None,
+            },
+            true,
+            &|id, h| {
+                let mut b = buf.borrow_mut();
+                b.clear();
+                b.push_str("gongan/population/");
+                b.push_str(id);
+                index.needs_linking(&b, h)
+            },
+        )?,
+    };
+    {
+        let (recs, keys, at) = identity_records(&changed_rows, "", "gongan/population", "");
+        let hashes: Vec<u64> = at.iter().map(|&r| changed_rows.hashes[r]).collect();
+        outcome.considered += recs.len() as u64 + changed_rows.skipped;
+        let prepared = prepare(&recs, &mut strings, reference);
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let all: Vec<usize> = (0..recs.len()).collect();
+        let r = index.add_register(&prepared, &key_refs, &hashes, &all);
+        merge(&mut outcome, &r);
+        outcome
+            .per_dataset
+            .insert("gongan/population".into(), r.records);
+    }
+    drop(changed_rows);
+    // The whole register, standardised, is the target of linking: read only when some record
+    // has to be linked (a night with nothing new never reads it).
+    let mut spine: Option<Spine> = None;
 
     // Every other person-bearing dataset, role by role: only new and changed records. One
     // dataset is in memory at a time.
     let datasets = linked_datasets(catalog);
+    let plans: Vec<Unseen> = datasets
+        .iter()
+        .map(|d| plan_of(&d.department, &d.dataset))
+        .collect::<Result<_, _>>()?;
 
     // The model: trained once (first night) on a sample of the pending records of every
     // dataset against the register, then reused so links stay comparable from night to night.
@@ -607,11 +810,14 @@ pub fn link_stage(
         None => {
             let quota = options.train_sample / datasets.len().max(1);
             let mut sample: Vec<InputRecord> = Vec::new();
-            for schema in &datasets {
-                let pending = pending_of(lake, schema, &index)?.0;
+            for (schema, plan) in datasets.iter().zip(&plans) {
+                let pending = pending_of(lake, schema, &index, plan)?.0;
                 sample.extend(sample_records(&pending, quota, options.seed));
             }
-            if sample.is_empty() || reg_recs.is_empty() {
+            let register = &spine
+                .insert(Spine::load(lake, &mut strings, reference)?)
+                .records;
+            if sample.is_empty() || register.is_empty() {
                 return Err(Error::Stage {
                     stage: "link",
                     reason: "nothing to train the linkage model on: the lake holds no register or no department records".into(),
@@ -620,7 +826,7 @@ pub fn link_stage(
             let left = prepare(&sample, &mut strings, reference);
             let mut m = train_unsupervised(
                 &left,
-                &register,
+                register,
                 false,
                 &strings,
                 &hedui_linkage::blocking::Blocking::default(),
@@ -629,8 +835,7 @@ pub fn link_stage(
                     ..Default::default()
                 },
             );
-            let preds =
-                hedui_linkage::predict::predict(&m, &left, &register, false, &strings, 0.01);
+            let preds = hedui_linkage::predict::predict(&m, &left, register, false, &strings, 0.01);
             m.threshold = hedui_linkage::predict::choose_threshold(&preds.pairs);
             fs::create_dir_all(&state.dir).map_err(|e| Error::io(&state.dir, e))?;
             write_atomic(&state.model_path(), m.to_json().as_bytes())?;
@@ -641,9 +846,25 @@ pub fn link_stage(
 
     let mut reviews = Vec::new();
     let mut hist: BTreeMap<i32, u64> = BTreeMap::new();
-    for schema in &datasets {
-        let (pending, considered) = pending_of(lake, schema, &index)?;
+    for (schema, plan) in datasets.iter().zip(&plans) {
+        let (pending, considered) = pending_of(lake, schema, &index, plan)?;
         outcome.considered += considered;
+        if pending.is_empty() {
+            continue;
+        }
+        if spine.is_none() {
+            spine = Some(Spine::load(lake, &mut strings, reference)?);
+        }
+        let Some(sp) = spine.as_ref() else {
+            return Err(Error::Internal("the register was not loaded".into()));
+        };
+        let reg_keys: Vec<&str> = sp.keys.iter().map(String::as_str).collect();
+        let reg_raw: Vec<&str> = sp.raw_ids.iter().map(String::as_str).collect();
+        let register_side = LinkSide {
+            keys: &reg_keys,
+            hashes: &sp.hashes,
+            raw_ids: &reg_raw,
+        };
         for p in &pending {
             let left = prepare(&p.recs, &mut strings, reference);
             let keys: Vec<&str> = p.keys.iter().map(String::as_str).collect();
@@ -661,7 +882,7 @@ pub fn link_stage(
                 &model,
                 &left,
                 &side,
-                &register,
+                &sp.records,
                 &register_side,
                 &strings,
                 &options.constraints,
@@ -680,8 +901,102 @@ pub fn link_stage(
     outcome.weight_histogram = hist.into_iter().collect();
     outcome.persons = index.persons() as u64;
     outcome.records_indexed = index.len() as u64;
-    state.save_index(&index)?;
+    // A night that linked nothing leaves the saved index as it is.
+    if outcome.linked > 0 || outcome.review_relinks > 0 || !state.index_path().exists() {
+        state.save_index(&index)?;
+    }
+    // Only once the index is saved: a crash in between reads those partitions again, and the
+    // row hashes keep that from linking anything twice.
+    if now_seen != seen {
+        state.save_seen_runs(&now_seen)?;
+    }
     Ok((outcome, index, reviews))
+}
+
+/// What of a dataset the person index has not taken in yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unseen {
+    /// Every partition was linked before.
+    Nothing,
+    /// The partitions of these ingest runs are new, and later than every run linked before.
+    Runs(BTreeSet<String>),
+    /// Read the current state of the whole dataset (the first night; a full-extract dataset
+    /// with a new delivery; a partition of an earlier run committed late, where only a whole
+    /// read puts each record's versions in order; a review decision to honour).
+    Everything,
+}
+
+/// The ingest runs whose partitions a dataset's current state is read from.
+fn current_runs(lake: &Lake, department: &str, dataset: &str) -> Result<BTreeSet<String>, Error> {
+    let parts = lake
+        .partitions(Zone::Raw, department, dataset, &PartitionFilter::default())
+        .map_err(|e| Error::Stage {
+            stage: "link",
+            reason: e.to_string(),
+        })?;
+    let mut runs: BTreeSet<String> = parts.into_iter().map(|p| p.manifest.run_id).collect();
+    if full_extract(department) {
+        runs = runs.pop_last().into_iter().collect();
+    }
+    Ok(runs)
+}
+
+/// Compares a dataset's current runs with those linked before.
+fn unseen(current: &BTreeSet<String>, seen: Option<&BTreeSet<String>>, forced: bool) -> Unseen {
+    let Some(seen) = seen else {
+        return Unseen::Everything;
+    };
+    let new: BTreeSet<String> = current.difference(seen).cloned().collect();
+    match (new.first(), seen.last()) {
+        _ if forced => Unseen::Everything,
+        (None, _) => Unseen::Nothing,
+        (Some(first_new), Some(last_seen)) if first_new < last_seen => Unseen::Everything,
+        _ => Unseen::Runs(new),
+    }
+}
+
+/// The identity columns of the 公安 register.
+const REGISTER_COLUMNS: [&str; 7] = [
+    "name",
+    "former_name",
+    "id_number",
+    "birth_date",
+    "gender",
+    "address",
+    "phone",
+];
+
+/// The whole register, standardised: the target every department record is linked against.
+struct Spine {
+    records: Records,
+    keys: Vec<String>,
+    hashes: Vec<u64>,
+    /// ID numbers as delivered (to tell exact from normalised agreement).
+    raw_ids: Vec<String>,
+}
+
+impl Spine {
+    fn load(
+        lake: &Lake,
+        strings: &mut Interner,
+        reference: Option<NaiveDate>,
+    ) -> Result<Spine, Error> {
+        let rows = read_current(lake, "gongan", "population", &REGISTER_COLUMNS, None)?;
+        let (recs, keys, at) = identity_records(&rows, "", "gongan/population", "");
+        let hashes = at.iter().map(|&r| rows.hashes[r]).collect();
+        drop(rows);
+        let records = prepare(&recs, strings, reference);
+        let raw_ids = recs
+            .into_iter()
+            .map(|r| r.id_number.unwrap_or_default())
+            .collect();
+        Ok(Spine {
+            records,
+            keys,
+            hashes,
+            raw_ids,
+        })
+    }
 }
 
 /// The new and changed records of one dataset, role by role, and how many records it has.
@@ -689,7 +1004,13 @@ fn pending_of(
     lake: &Lake,
     schema: &DatasetSchema,
     index: &PersonIndex,
+    plan: &Unseen,
 ) -> Result<(Vec<Pending>, u64), Error> {
+    let runs = match plan {
+        Unseen::Nothing => return Ok((Vec::new(), 0)),
+        Unseen::Runs(r) => Some(r),
+        Unseen::Everything => None,
+    };
     let mut cols: Vec<String> = Vec::new();
     let rs = roles(schema);
     for role in &rs {
@@ -702,10 +1023,33 @@ fn pending_of(
         }
     }
     let col_refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-    let rows = read_current(lake, &schema.department, &schema.dataset, &col_refs, None)?;
     let key_prefix = format!("{}/{}", schema.department, schema.dataset);
+    // Only records new or changed in some role are materialised: on a quiet night that is a
+    // small fraction of the dataset.
+    let buf = std::cell::RefCell::new(String::new());
+    let keep = |id: &str, h: u64| {
+        let mut b = buf.borrow_mut();
+        rs.iter().any(|role| {
+            b.clear();
+            b.push_str(&key_prefix);
+            b.push('/');
+            b.push_str(id);
+            b.push_str(&role.suffix);
+            index.needs_linking(&b, h)
+        })
+    };
+    let rows = read_current_impl(
+        lake,
+        &schema.department,
+        &schema.dataset,
+        &col_refs,
+        None,
+        runs,
+        true,
+        &keep,
+    )?;
     let mut out = Vec::new();
-    let mut considered = 0u64;
+    let mut considered = rows.skipped * rs.len() as u64;
     for role in &rs {
         let (recs, keys, rows_of) = identity_records(&rows, role.prefix, &key_prefix, &role.suffix);
         considered += recs.len() as u64;
@@ -766,4 +1110,130 @@ fn sample_records(pending: &[Pending], n: usize, seed: u64) -> Vec<InputRecord> 
         .step_by(step)
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use arrow::array::{Int64Array, new_null_array};
+    use hedui_lake::StagedRun;
+
+    /// Delivers `(record_id, row_hash, name)` rows of the 公安 register as one ingest run.
+    fn deliver(lake: &Lake, run: &str, rows: &[(&str, &str, &str)]) {
+        let catalog = Catalog::builtin().unwrap();
+        let schema = catalog.dataset("gongan", "population").unwrap();
+        let mut staged = StagedRun::begin(lake, "gongan-pop", schema, run, "2021-06-30").unwrap();
+        let target = staged.schema(Zone::Raw);
+        let text = |f: &dyn Fn(&(&str, &str, &str)) -> String| -> ArrayRef {
+            Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+        };
+        let columns: Vec<ArrayRef> = target
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                "_source_record_id" => text(&|r| r.0.to_owned()),
+                "_row_hash" => text(&|r| r.1.to_owned()),
+                "name" => text(&|r| r.2.to_owned()),
+                "_source" => text(&|_| "gongan-pop".to_owned()),
+                "_ingest_run" => text(&|_| run.to_owned()),
+                "_seq" => Arc::new(Int64Array::from_iter_values(0..rows.len() as i64)),
+                _ => new_null_array(field.data_type(), rows.len()),
+            })
+            .collect();
+        let batch = RecordBatch::try_new(target, columns).unwrap();
+        staged.write_part(Zone::Raw, &batch).unwrap();
+        staged.checkpoint(None, Vec::new()).unwrap();
+        staged.finalize().unwrap();
+    }
+
+    fn names(rows: &CurrentRows) -> Vec<(String, Option<String>)> {
+        let name = rows.column("name").unwrap();
+        rows.record_ids
+            .iter()
+            .cloned()
+            .zip(name.iter().cloned())
+            .collect()
+    }
+
+    #[test]
+    fn the_latest_delivery_wins_and_a_filter_sees_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path());
+        // Hashes are hex, as ingestion writes them; "a…" < "b…" < "c…" fold to 0xa…, 0xb…, 0xc….
+        let (h1, h2, h3) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        deliver(
+            &lake,
+            "run-1",
+            &[
+                ("R1", &h1, "王伟"),
+                ("R2", &h1, "李娜"),
+                ("R3", &h1, "张敏"),
+            ],
+        );
+        deliver(
+            &lake,
+            "run-2",
+            &[("R2", &h2, "李娜娜"), ("R4", &h2, "刘洋")],
+        );
+        // R3 is delivered again, and within the run R1 twice: the later row counts.
+        deliver(
+            &lake,
+            "run-3",
+            &[
+                ("R3", &h3, "张敏敏"),
+                ("R1", &h2, "王伟一"),
+                ("R1", &h3, "王伟二"),
+            ],
+        );
+        let cols = ["name"];
+        let all = read_current(&lake, "gongan", "population", &cols, None).unwrap();
+        assert_eq!(
+            names(&all),
+            vec![
+                ("R1".into(), Some("王伟二".into())),
+                ("R2".into(), Some("李娜娜".into())),
+                ("R3".into(), Some("张敏敏".into())),
+                ("R4".into(), Some("刘洋".into())),
+            ]
+        );
+        assert_eq!(all.skipped, 0);
+        let folded = |h: &str| hash64(h);
+        assert_eq!(all.hashes[0], folded(&h3));
+
+        // Keeping versions by hash: R1's kept run-3 version is overridden by nothing, R3's
+        // kept run-1 version is superseded by a run-3 version the filter drops.
+        let keep_h1_or_h3 = |_: &str, h: u64| h == folded(&h1) || h == folded(&h3);
+        let some =
+            read_current_where(&lake, "gongan", "population", &cols, None, &keep_h1_or_h3).unwrap();
+        // R1 (latest h3: kept), R2 (latest h2: skipped), R3 (latest h3: kept), R4 (h2: skipped).
+        assert_eq!(
+            names(&some),
+            vec![
+                ("R1".into(), Some("王伟二".into())),
+                ("R3".into(), Some("张敏敏".into())),
+            ]
+        );
+        assert_eq!(some.skipped, 2);
+        assert_eq!(some.len() as u64 + some.skipped, all.len() as u64);
+
+        // A version kept early and superseded by a dropped one is not current.
+        let keep_h1 = |_: &str, h: u64| h == folded(&h1);
+        let early =
+            read_current_where(&lake, "gongan", "population", &cols, None, &keep_h1).unwrap();
+        assert!(early.is_empty(), "{:?}", names(&early));
+        assert_eq!(early.skipped, 4);
+
+        // By id alone, without hashes.
+        let by_id =
+            read_current_by_id(&lake, "gongan", "population", &cols, &|id| id == "R2").unwrap();
+        assert_eq!(names(&by_id), vec![("R2".into(), Some("李娜娜".into()))]);
+        assert_eq!(by_id.hashes, vec![0]);
+        assert_eq!(by_id.skipped, 3);
+
+        // Up to a run: what stood after run-2.
+        let then = read_current(&lake, "gongan", "population", &cols, Some("run-2")).unwrap();
+        assert_eq!(then.len(), 4);
+        assert_eq!(names(&then)[0].1.as_deref(), Some("王伟"));
+    }
 }

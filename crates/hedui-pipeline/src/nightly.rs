@@ -14,12 +14,13 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use hedui_ingest::{CancelToken, Pipeline};
 use hedui_lake::Lake;
-use hedui_linkage::index::{Constraint, ReviewCandidate};
+use hedui_linkage::index::{Constraint, PersonIndex, ReviewCandidate};
 use hedui_model::Catalog;
 use hedui_model::flag::{CaseRecord, Flag, LinkReview, WeightContribution};
 use hedui_store::{RunInfo, Store};
 use hedui_verify::periodic::{PeriodicOptions, Snapshot, run_periodic};
 use hedui_verify::rules::RuleSet;
+use rayon::prelude::*;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -28,6 +29,7 @@ use crate::link::{LinkOptions, LinkOutcome, LinkState, link_stage};
 use crate::report::{DatasetQuality, ReportData, render};
 use crate::run::{
     RunDirs, RunLock, RunState, Stage, StageCounters, new_run_id, peak_rss_mib, write_atomic,
+    write_replace,
 };
 use crate::verify::check_input;
 
@@ -379,6 +381,9 @@ pub async fn run_night(
 
     // ---------------------------------------------------------------- link
     let link_state = LinkState::new(&data_dir);
+    // The person index as the link stage left it, handed on to verification (which loads the
+    // saved one when the run resumes after linking).
+    let mut linked_index: Option<PersonIndex> = None;
     if state.done(Stage::Link) {
         on_progress(Progress::StageSkipped(Stage::Link));
     } else {
@@ -403,7 +408,7 @@ pub async fn run_night(
             seed: spec.stages.linkage.seed,
         };
         let (lake2, ls, cat) = (lake.clone(), link_state.clone(), catalog.clone());
-        let (outcome, _index, reviews) =
+        let (outcome, index, reviews) =
             tokio::task::spawn_blocking(move || link_stage(&lake2, &ls, &cat, &opts))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
@@ -413,6 +418,7 @@ pub async fn run_night(
             .collect();
         fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
         write_jsonl(&run_dir.join("reviews.jsonl"), &reviews)?;
+        linked_index = Some(index);
         let c = StageCounters {
             seconds: t.elapsed().as_secs_f64(),
             peak_rss_mib: peak_rss_mib(),
@@ -461,13 +467,27 @@ pub async fn run_night(
         let entry_checks = spec.stages.verify.entry_checks.unwrap_or(true);
         let dir2 = run_dir.clone();
         let summary = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Error> {
-            let index = ls.load_index()?;
+            let index = match linked_index {
+                Some(i) => i,
+                None => ls.load_index()?,
+            };
+            let step = Instant::now();
             let input = check_input(&lake2, &cat, &index, as_of)?;
             drop(index);
+            tracing::info!(
+                seconds = step.elapsed().as_secs_f64(),
+                "verify: read the roster and the records of the persons on it"
+            );
+            let step = Instant::now();
             let mut opts = PeriodicOptions::new(&run_id, as_of);
             opts.previous = previous;
             opts.dismissed = dismissed;
             let out = run_periodic(&input, &rules, &opts);
+            tracing::info!(
+                seconds = step.elapsed().as_secs_f64(),
+                "verify: facts, indicators, rules and changes"
+            );
+            let step = Instant::now();
             fs::create_dir_all(&dir2).map_err(|e| Error::io(&dir2, e))?;
             write_jsonl(&dir2.join("flags.jsonl"), &out.flags)?;
             write_jsonl(&dir2.join("cases.jsonl"), &out.cases)?;
@@ -481,20 +501,27 @@ pub async fn run_night(
                 let reports = hedui_verify::entry::run_entry(&input, &rules, as_of);
                 let edir = dir2.join("entry");
                 fs::create_dir_all(&edir).map_err(|e| Error::io(&edir, e))?;
-                for r in &reports {
+                // Thousands of applications in a city: rendered in parallel, and written
+                // without one fsync each (a rerun of the stage writes them again).
+                reports.par_iter().try_for_each(|r| -> Result<(), Error> {
                     let base = edir.join(&r.application_id);
                     let json = serde_json::to_vec_pretty(r).map_err(Error::internal)?;
-                    write_atomic(&base.with_extension("json"), &json)?;
-                    write_atomic(
+                    write_replace(&base.with_extension("json"), &json)?;
+                    write_replace(
                         &base.with_extension("html"),
                         hedui_verify::report::render_html(r).as_bytes(),
                     )?;
                     let x = hedui_verify::report::render_xlsx(r)
                         .map_err(|e| stage_err("verify")(e.to_string()))?;
-                    write_atomic(&base.with_extension("xlsx"), &x)?;
-                }
+                    write_replace(&base.with_extension("xlsx"), &x)?;
+                    Ok(())
+                })?;
                 entry_count = reports.len() as u64;
             }
+            tracing::info!(
+                seconds = step.elapsed().as_secs_f64(),
+                "verify: flags, cases, snapshot and entry reports written"
+            );
             let mut v = serde_json::to_value(&out.summary).map_err(Error::internal)?;
             v["entry_reports"] = entry_count.into();
             v["due"] = (out.due.len() as u64).into();

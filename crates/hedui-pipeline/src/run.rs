@@ -179,10 +179,19 @@ fn read_state(path: &Path) -> Result<RunState, Error> {
 
 /// Writes a file atomically (the lake's temporary-file-then-rename writer).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    hedui_lake::write_atomic(path, bytes).map_err(|e| Error::Stage {
+    hedui_lake::write_atomic(path, bytes).map_err(write_error)
+}
+
+/// Replaces a derived file without an fsync ([`hedui_lake::write_replace`]).
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    hedui_lake::write_replace(path, bytes).map_err(write_error)
+}
+
+fn write_error(e: hedui_lake::Error) -> Error {
+    Error::Stage {
         stage: "write",
         reason: e.to_string(),
-    })
+    }
 }
 
 /// A new run id from the start time: `20261130T013000Z`. Two runs cannot start in the same

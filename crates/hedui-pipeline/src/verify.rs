@@ -1,17 +1,20 @@
 //! The verify stage's input: the current rows of every fact and roster dataset from the lake,
 //! each record carrying the person-index links of the persons it names.
 
+use std::cell::RefCell;
+
 use chrono::NaiveDate;
 use hedui_lake::Lake;
-use hedui_linkage::index::{LinkKind, PersonIndex, person_key};
-use hedui_model::Catalog;
+use hedui_linkage::index::{IndexEntry, LinkKind, PersonIndex, person_key};
 use hedui_model::flag::MatchKind;
+use hedui_model::{Catalog, DatasetSchema};
 use hedui_verify::input::{
     CheckInput, FACT_DATASETS, PersonLink, RecordLink, SourceRecord, SourceTable,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Error;
-use crate::link::{read_current, roles};
+use crate::link::{CurrentRows, read_current_by_id, roles};
 
 /// The roster tables verification reads.
 pub const ROSTER_DATASETS: &[(&str, &str)] = &[
@@ -36,6 +39,10 @@ pub fn match_kind(kind: LinkKind) -> MatchKind {
 
 /// Builds the check input from the lake and the person index. `extract_date` is the date the
 /// night's extracts stand for (the as-of date of the run).
+///
+/// The roster is read first; of the department datasets only the records naming a person on it
+/// (a case or application member, by the person index) are materialised — verification looks
+/// at nobody else, and the roster is a small part of a city. The others are counted as read.
 pub fn check_input(
     lake: &Lake,
     catalog: &Catalog,
@@ -43,42 +50,101 @@ pub fn check_input(
     extract_date: NaiveDate,
 ) -> Result<CheckInput, Error> {
     let mut input = CheckInput::default();
-    for (dept, ds) in FACT_DATASETS.iter().chain(ROSTER_DATASETS) {
-        let Some(schema) = catalog.dataset(dept, ds) else {
-            return Err(Error::Internal(format!("no schema for {dept}/{ds}")));
-        };
-        let columns: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-        let col_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let rows = read_current(lake, dept, ds, &col_refs, None)?;
-        let mut table = SourceTable::new(dept, ds, extract_date, &schema.key, columns.clone());
+    // The roster, whole, and the persons on it.
+    let roster_persons: RefCell<FxHashSet<u64>> = RefCell::default();
+    let roster_entry = |k: &str| {
+        let e = index.get(k);
+        if let Some(e) = e {
+            roster_persons.borrow_mut().insert(e.person);
+        }
+        e
+    };
+    for (dept, ds) in ROSTER_DATASETS {
+        let schema = schema_of(catalog, dept, ds)?;
+        let rows = read_current_by_id(lake, dept, ds, &column_names(schema), &|_| true)?;
+        input
+            .tables
+            .push(source_table(schema, rows, extract_date, roster_entry));
+    }
+    let roster_persons = roster_persons.into_inner();
+    // The index entries of those persons: a small map the department records are looked up
+    // in (instead of the whole index, record by record).
+    let relevant: FxHashMap<&str, &IndexEntry> = index
+        .iter()
+        .filter(|(_, e)| roster_persons.contains(&e.person))
+        .collect();
+    // The department datasets: only the records naming someone on the roster.
+    for (dept, ds) in FACT_DATASETS {
+        let schema = schema_of(catalog, dept, ds)?;
         let key_prefix = format!("{dept}/{ds}");
         let rs = roles(schema);
-        table.records.reserve(rows.len());
-        let n = rows.len();
-        let record_ids = rows.record_ids;
-        // Move the values out column by column instead of copying them.
-        let mut cols: Vec<std::vec::IntoIter<Option<String>>> =
-            rows.columns.into_iter().map(Vec::into_iter).collect();
-        for record_id in record_ids.iter().take(n) {
-            let values: Vec<Option<String>> = cols.iter_mut().map(|c| c.next().flatten()).collect();
-            let mut links = Vec::new();
-            for role in &rs {
-                let key = format!("{key_prefix}/{record_id}{}", role.suffix);
-                if let Some(e) = index.get(&key) {
-                    links.push(PersonLink {
-                        column: format!("{}id_number", role.prefix),
-                        link: RecordLink {
-                            person_key: person_key(e.person),
-                            kind: match_kind(e.kind),
-                            probability: e.probability,
-                            match_weight: e.match_weight,
-                        },
-                    });
-                }
-            }
-            table.records.push(SourceRecord { values, links });
-        }
-        input.tables.push(table);
+        let buf = RefCell::new(String::new());
+        let keep = |id: &str| {
+            let mut b = buf.borrow_mut();
+            rs.iter().any(|role| {
+                b.clear();
+                b.push_str(&key_prefix);
+                b.push('/');
+                b.push_str(id);
+                b.push_str(&role.suffix);
+                relevant.contains_key(b.as_str())
+            })
+        };
+        let rows = read_current_by_id(lake, dept, ds, &column_names(schema), &keep)?;
+        input
+            .tables
+            .push(source_table(schema, rows, extract_date, |k| {
+                relevant.get(k).copied()
+            }));
     }
     Ok(input)
+}
+
+fn schema_of<'a>(catalog: &'a Catalog, dept: &str, ds: &str) -> Result<&'a DatasetSchema, Error> {
+    catalog
+        .dataset(dept, ds)
+        .ok_or_else(|| Error::Internal(format!("no schema for {dept}/{ds}")))
+}
+
+fn column_names(schema: &DatasetSchema) -> Vec<&str> {
+    schema.columns.iter().map(|c| c.name.as_str()).collect()
+}
+
+/// A source table of the current rows, each record carrying the links `entry` finds for its
+/// roles.
+fn source_table<'a>(
+    schema: &DatasetSchema,
+    rows: CurrentRows,
+    extract_date: NaiveDate,
+    entry: impl Fn(&str) -> Option<&'a IndexEntry>,
+) -> SourceTable {
+    let (dept, ds) = (schema.department.as_str(), schema.dataset.as_str());
+    let columns: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let mut table = SourceTable::new(dept, ds, extract_date, &schema.key, columns);
+    table.skipped = rows.skipped;
+    let rs = roles(schema);
+    table.records.reserve(rows.len());
+    // Move the values out column by column instead of copying them.
+    let mut cols: Vec<std::vec::IntoIter<Option<String>>> =
+        rows.columns.into_iter().map(Vec::into_iter).collect();
+    for record_id in &rows.record_ids {
+        let values: Vec<Option<String>> = cols.iter_mut().map(|c| c.next().flatten()).collect();
+        let links = rs
+            .iter()
+            .filter_map(|role| {
+                let e = entry(&format!("{dept}/{ds}/{record_id}{}", role.suffix))?;
+                Some(PersonLink {
+                    column: format!("{}id_number", role.prefix),
+                    link: RecordLink {
+                        person_key: person_key(e.person),
+                        kind: match_kind(e.kind),
+                        probability: e.probability,
+                        match_weight: e.match_weight,
+                    },
+                })
+            })
+            .collect();
+        table.records.push(SourceRecord { values, links });
+    }
+    table
 }

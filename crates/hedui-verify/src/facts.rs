@@ -600,9 +600,10 @@ pub fn build_facts(input: &CheckInput) -> Facts {
         };
         let qualified = table.qualified();
         facts.delivered.push(qualified.clone());
-        facts
-            .records_read
-            .insert(qualified.clone(), table.records.len() as u64);
+        facts.records_read.insert(
+            qualified.clone(),
+            table.records.len() as u64 + table.skipped,
+        );
         let mut unlinked = 0u64;
         let mut issues = std::mem::take(&mut facts.issues);
         let mut ctx = Ctx {

@@ -81,6 +81,10 @@ pub struct SourceTable {
     pub key: String,
     /// The records.
     pub records: Vec<SourceRecord>,
+    /// Records of the source left out by the reader because they name no one on the roster
+    /// (verification cannot use them); counted in what was read, not in what was unlinked.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 impl SourceTable {
@@ -99,6 +103,7 @@ impl SourceTable {
             columns,
             key: key.to_owned(),
             records: Vec::new(),
+            skipped: 0,
         }
     }
 
