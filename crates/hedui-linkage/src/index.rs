@@ -156,6 +156,20 @@ pub struct PersonIndex {
     /// Persons by valid 18-digit ID (register persons and unregistered ones).
     by_id: FxHashMap<[u8; 18], u64>,
     next_person: u64,
+    /// Keys of the entries written since the index was built or the changes were last taken
+    /// (so a caller can save only what changed).
+    changed: FxHashSet<String>,
+    /// ID lookups added since then.
+    ids_added: Vec<([u8; 18], u64)>,
+}
+
+/// What changed in an index since it was built or its changes were last taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexChanges {
+    /// The current entries of the changed records, by key.
+    pub entries: Vec<(String, IndexEntry)>,
+    /// The ID lookups added, by ID.
+    pub ids: Vec<([u8; 18], u64)>,
 }
 
 /// Formats a person key: `P` and 10 digits.
@@ -186,6 +200,60 @@ impl PersonIndex {
             entries,
             by_id,
             next_person,
+            ..Default::default()
+        }
+    }
+
+    /// Makes room for `entries` more entries (loading a saved index without rehashing).
+    pub fn reserve(&mut self, entries: usize) {
+        self.entries.reserve(entries);
+    }
+
+    /// Applies saved changes on top (later changes win; an ID lookup, once made, is kept).
+    pub fn apply(&mut self, changes: IndexChanges) {
+        for (id, p) in changes.ids {
+            self.by_id.entry(id).or_insert(p);
+            self.next_person = self.next_person.max(p + 1);
+        }
+        for (k, e) in changes.entries {
+            self.next_person = self.next_person.max(e.person + 1);
+            self.entries.insert(k, e);
+        }
+    }
+
+    /// The changes since the index was built or this was last called, sorted (deterministic).
+    pub fn take_changes(&mut self) -> IndexChanges {
+        let mut entries: Vec<(String, IndexEntry)> = std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter_map(|k| {
+                let e = self.entries.get(&k)?.clone();
+                Some((k, e))
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut ids = std::mem::take(&mut self.ids_added);
+        ids.sort_unstable();
+        IndexChanges { entries, ids }
+    }
+
+    /// Changes not taken yet: entries and ID lookups.
+    pub fn pending_changes(&self) -> (usize, usize) {
+        (self.changed.len(), self.ids_added.len())
+    }
+
+    /// Writes an entry, noting the change.
+    fn put(&mut self, key: &str, entry: IndexEntry) {
+        if !self.changed.contains(key) {
+            self.changed.insert(key.to_owned());
+        }
+        self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Adds an ID lookup unless the ID has one, noting the change.
+    fn put_id(&mut self, id: [u8; 18], person: u64) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.by_id.entry(id) {
+            v.insert(person);
+            self.ids_added.push((id, person));
         }
     }
 
@@ -255,6 +323,7 @@ impl PersonIndex {
                 && e.row_hash != STALE
             {
                 e.row_hash = STALE;
+                self.changed.insert(c.record_key.clone());
                 marked.push(c.record_key.clone());
             }
         }
@@ -293,10 +362,10 @@ impl PersonIndex {
                 },
             };
             if valid {
-                self.by_id.entry(register.id18[i]).or_insert(person);
+                self.put_id(register.id18[i], person);
             }
-            self.entries.insert(
-                key.to_owned(),
+            self.put(
+                key,
                 IndexEntry {
                     person,
                     row_hash: hashes[i],
@@ -461,15 +530,15 @@ impl PersonIndex {
                 }
             };
             if valid && banned.is_empty() {
-                self.by_id.entry(left.id18[l]).or_insert(person);
+                self.put_id(left.id18[l], person);
             }
             if previous.is_some_and(|p| p != person) {
                 report.moved += 1;
             }
             report.records += 1;
             *report.by_kind.entry(kind_name(kind).into()).or_default() += 1;
-            self.entries.insert(
-                key.to_owned(),
+            self.put(
+                key,
                 IndexEntry {
                     person,
                     row_hash: left_side.hashes[l],
@@ -511,8 +580,8 @@ impl PersonIndex {
             // this only happens when it did not): it becomes a person now.
             None => {
                 let p = self.new_person();
-                self.entries.insert(
-                    register_key.to_owned(),
+                self.put(
+                    register_key,
                     IndexEntry {
                         person: p,
                         row_hash: STALE,
@@ -735,6 +804,16 @@ mod tests {
         assert_eq!(o1, o2, "same valid ID, no register entry: one person");
         assert!(index.get("renshe/contributions/JF-out2").unwrap().kind != LinkKind::ExactId);
 
+        // Everything written so far is a change; taking them leaves none, and applying them to
+        // an empty index rebuilds this one.
+        let changes = index.take_changes();
+        assert_eq!(changes.entries.len(), index.len());
+        assert_eq!(index.pending_changes(), (0, 0));
+        let mut rebuilt = PersonIndex::new();
+        rebuilt.apply(changes.clone());
+        assert_eq!(rebuilt.entries_sorted(), index.entries_sorted());
+        assert_eq!(rebuilt.ids_sorted(), index.ids_sorted());
+
         // Saving and loading keeps everything; a second pass over the same records changes nothing.
         let saved: Vec<(String, IndexEntry)> = index
             .entries_sorted()
@@ -807,6 +886,13 @@ mod tests {
         assert_ne!(
             third.get(dkeys[5]).unwrap().register_key.as_deref(),
             Some(rkeys[5])
+        );
+        assert!(
+            third
+                .take_changes()
+                .entries
+                .iter()
+                .any(|(k, _)| k == dkeys[5])
         );
         // Once honoured, the decision marks nothing more.
         assert!(third.mark_contradicted(&[c]).is_empty());
