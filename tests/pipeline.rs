@@ -115,6 +115,35 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
     let rerun: serde_json::Value = serde_json::from_str(&ok(&out)).expect("state JSON");
     assert_eq!(counter(&rerun, "link", "linked"), 0);
     assert_eq!(counter(&rerun, "verify", "flagged"), 0);
+    // Entry reports with nothing new in them stay in the run that wrote them; the index says so.
+    let verify_details = |run: &serde_json::Value, field: &str| {
+        run["completed"]
+            .as_array()
+            .and_then(|c| c.iter().find(|s| s[0] == "verify"))
+            .and_then(|s| s[1]["details"][field].as_u64())
+            .unwrap_or_else(|| panic!("no verify {field} in {run}"))
+    };
+    assert!(verify_details(&rerun, "entry_reports") > 0, "{rerun}");
+    assert_eq!(
+        verify_details(&rerun, "entry_reports_rendered"),
+        0,
+        "{rerun}"
+    );
+    let entry_index: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            dir.join("runs")
+                .join(rerun["run_id"].as_str().expect("id"))
+                .join("entry/index.json"),
+        )
+        .expect("entry index"),
+    )
+    .expect("entry index JSON");
+    let held_by = entry_index
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|v| v["run_id"].as_str())
+        .expect("an indexed report");
+    assert_eq!(held_by, nights[1]["run_id"].as_str().expect("id"));
     assert_eq!(counter(&rerun, "publish", "written"), 0);
 
     // A run killed after verification resumes with publication, under the same id.

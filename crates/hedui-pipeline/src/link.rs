@@ -944,11 +944,56 @@ pub fn link_stage(
     catalog: &Catalog,
     options: &LinkOptions,
 ) -> Result<(LinkOutcome, PersonIndex, Vec<ReviewCandidate>), Error> {
+    let reference = Some(options.as_of);
+    // The ingest runs taken in before, per dataset (none on the first night: then, or when the
+    // index was rebuilt, everything is read).
+    let seen = if state.index_path().exists() {
+        state.seen_runs()?
+    } else {
+        BTreeMap::new()
+    };
+    let datasets = linked_datasets(catalog);
+    // When some dataset has partitions not linked yet, the register will be needed: it is read
+    // and standardised on a second thread while the index loads (each takes seconds in a city).
+    let mut anything_new = false;
+    for (dept, ds) in std::iter::once(("gongan", "population")).chain(
+        datasets
+            .iter()
+            .map(|d| (d.department.as_str(), d.dataset.as_str())),
+    ) {
+        let current = current_runs(lake, dept, ds)?;
+        if unseen(&current, seen.get(&format!("{dept}/{ds}")), false) != Unseen::Nothing {
+            anything_new = true;
+            break;
+        }
+    }
     let step = std::time::Instant::now();
-    let mut index = state.load_index()?;
+    let (index, preloaded) = std::thread::scope(|sc| {
+        let spine = anything_new.then(|| {
+            sc.spawn(|| {
+                let mut strings = Interner::new();
+                Spine::load(lake, &mut strings, reference).map(|s| (s, strings))
+            })
+        });
+        let index = state.load_index();
+        let spine = spine.map(|h| {
+            h.join()
+                .map_err(|_| Error::Internal("reading the register panicked".into()))
+        });
+        (index, spine)
+    });
+    let mut index = index?;
+    let (mut spine, mut strings) = match preloaded {
+        Some(r) => {
+            let (sp, strings) = r??;
+            (Some(sp), strings)
+        }
+        None => (None, Interner::new()),
+    };
     tracing::info!(
         seconds = step.elapsed().as_secs_f64(),
         records = index.len(),
+        register_read = spine.is_some(),
         "link: person index loaded"
     );
     // Review decisions that the current links contradict: those records are linked again,
@@ -965,14 +1010,6 @@ pub fn link_stage(
         review_relinks: relink.len() as u64,
         ..Default::default()
     };
-    let reference = Some(options.as_of);
-    // The ingest runs taken in before, per dataset (none on the first night: then, or when the
-    // index was rebuilt, everything is read).
-    let seen = if state.index_path().exists() {
-        state.seen_runs()?
-    } else {
-        BTreeMap::new()
-    };
     let mut now_seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut plan_of = |dept: &str, ds: &str| -> Result<Unseen, Error> {
         let key = format!("{dept}/{ds}");
@@ -983,7 +1020,6 @@ pub fn link_stage(
     };
 
     // The spine: register records new or changed since the last run join the index first.
-    let mut strings = Interner::new();
     let buf = std::cell::RefCell::new(String::new());
     let register_plan = plan_of("gongan", "population")?;
     let changed_rows = match &register_plan {
@@ -1022,13 +1058,12 @@ pub fn link_stage(
             .insert("gongan/population".into(), r.records);
     }
     drop(changed_rows);
-    // The whole register, standardised, is the target of linking: read only when some record
-    // has to be linked (a night with nothing new never reads it).
-    let mut spine: Option<Spine> = None;
+    // The whole register, standardised, is the target of linking (`spine`): read above when
+    // something new arrived, else only if some record has to be linked all the same (a review
+    // decision to honour).
 
     // Every other person-bearing dataset, role by role: only new and changed records. One
     // dataset is in memory at a time.
-    let datasets = linked_datasets(catalog);
     let plans: Vec<Unseen> = datasets
         .iter()
         .map(|d| plan_of(&d.department, &d.dataset))
@@ -1045,9 +1080,12 @@ pub fn link_stage(
                 let pending = pending_of(lake, schema, &index, plan)?.0;
                 sample.extend(sample_records(&pending, quota, options.seed));
             }
-            let register = &spine
-                .insert(Spine::load(lake, &mut strings, reference)?)
-                .records;
+            if spine.is_none() {
+                spine = Some(Spine::load(lake, &mut strings, reference)?);
+            }
+            let Some(register) = spine.as_ref().map(|s| &s.records) else {
+                return Err(Error::Internal("the register was not loaded".into()));
+            };
             if sample.is_empty() || register.is_empty() {
                 return Err(Error::Stage {
                     stage: "link",

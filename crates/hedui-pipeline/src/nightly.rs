@@ -466,6 +466,10 @@ pub async fn run_night(
         let as_of = state.as_of;
         let entry_checks = spec.stages.verify.entry_checks.unwrap_or(true);
         let dir2 = run_dir.clone();
+        let previous_entry = state
+            .previous_run
+            .as_ref()
+            .map(|p| dirs.dir(p).join("entry").join(ENTRY_INDEX));
         let summary = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Error> {
             let index = match linked_index {
                 Some(i) => i,
@@ -496,14 +500,42 @@ pub async fn run_night(
                 &dir2.join("snapshot.json"),
                 out.snapshot.to_json().as_bytes(),
             )?;
-            let mut entry_count = 0u64;
+            let (mut entry_count, mut entry_rendered) = (0u64, 0u64);
             if entry_checks {
                 let reports = hedui_verify::entry::run_entry(&input, &rules, as_of);
                 let edir = dir2.join("entry");
                 fs::create_dir_all(&edir).map_err(|e| Error::io(&edir, e))?;
+                // A report whose content (its number and dates aside) is what an earlier run
+                // reported stays where it is; the index says which run holds each.
+                let before: BTreeMap<String, EntryIndexItem> = match &previous_entry {
+                    Some(p) if p.is_file() => serde_json::from_slice(
+                        &fs::read(p).map_err(|e| Error::io(p, e))?,
+                    )
+                    .map_err(|e| Error::Corrupt {
+                        path: p.clone(),
+                        reason: e.to_string(),
+                    })?,
+                    _ => BTreeMap::new(),
+                };
+                let mut entry_index: BTreeMap<String, EntryIndexItem> = BTreeMap::new();
+                let mut fresh = Vec::new();
+                for r in &reports {
+                    let fingerprint = entry_fingerprint(r)?;
+                    let item = match before.get(&r.application_id) {
+                        Some(b) if b.fingerprint == fingerprint => b.clone(),
+                        _ => {
+                            fresh.push(r);
+                            EntryIndexItem {
+                                fingerprint,
+                                run_id: run_id.clone(),
+                            }
+                        }
+                    };
+                    entry_index.insert(r.application_id.clone(), item);
+                }
                 // Thousands of applications in a city: rendered in parallel, and written
                 // without one fsync each (a rerun of the stage writes them again).
-                reports.par_iter().try_for_each(|r| -> Result<(), Error> {
+                fresh.par_iter().try_for_each(|r| -> Result<(), Error> {
                     let base = edir.join(&r.application_id);
                     let json = serde_json::to_vec_pretty(r).map_err(Error::internal)?;
                     write_replace(&base.with_extension("json"), &json)?;
@@ -516,7 +548,12 @@ pub async fn run_night(
                     write_replace(&base.with_extension("xlsx"), &x)?;
                     Ok(())
                 })?;
+                write_atomic(
+                    &edir.join(ENTRY_INDEX),
+                    &serde_json::to_vec(&entry_index).map_err(Error::internal)?,
+                )?;
                 entry_count = reports.len() as u64;
+                entry_rendered = fresh.len() as u64;
             }
             tracing::info!(
                 seconds = step.elapsed().as_secs_f64(),
@@ -524,6 +561,7 @@ pub async fn run_night(
             );
             let mut v = serde_json::to_value(&out.summary).map_err(Error::internal)?;
             v["entry_reports"] = entry_count.into();
+            v["entry_reports_rendered"] = entry_rendered.into();
             v["due"] = (out.due.len() as u64).into();
             v["flags_new"] = (out.flags.len() as u64).into();
             Ok(v)
@@ -697,4 +735,33 @@ fn report_data(state: &RunState, run_dir: &Path) -> Result<ReportData, Error> {
     data.flags_by_type = by_type;
     data.flags_by_district = by_district;
     Ok(data)
+}
+
+/// The index of a run's entry reports: `entry/index.json`.
+const ENTRY_INDEX: &str = "index.json";
+
+/// Where an application's current entry report is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+struct EntryIndexItem {
+    /// Digest of the report's content, its number and dates aside.
+    fingerprint: String,
+    /// The run whose `entry/` directory holds it.
+    run_id: String,
+}
+
+/// Digest of an entry report's content without its number, check dates and data cut-offs
+/// (which change every night while the findings may not).
+fn entry_fingerprint(r: &hedui_verify::entry::EntryReport) -> Result<String, Error> {
+    use sha2::{Digest, Sha256};
+    let mut v = serde_json::to_value(r).map_err(Error::internal)?;
+    if let Some(o) = v.as_object_mut() {
+        for k in ["report_no", "as_of", "cutoffs"] {
+            o.remove(k);
+        }
+        if let Some(i) = o.get_mut("indicators").and_then(|i| i.as_object_mut()) {
+            i.remove("as_of");
+        }
+    }
+    let digest = Sha256::digest(v.to_string().as_bytes());
+    Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
