@@ -63,6 +63,38 @@ pub fn roles(schema: &DatasetSchema) -> Vec<Role> {
         .collect()
 }
 
+/// Builds the index keys of a record's roles (`department/dataset/record_id#role`) in one
+/// reused buffer: for filters that run on every row of a dataset.
+#[derive(Debug)]
+pub struct RoleKeys {
+    prefix: String,
+    suffixes: Vec<String>,
+    buf: std::cell::RefCell<String>,
+}
+
+impl RoleKeys {
+    /// The keys of `roles` of `department/dataset` records.
+    pub fn new(department: &str, dataset: &str, roles: &[Role]) -> RoleKeys {
+        RoleKeys {
+            prefix: format!("{department}/{dataset}/"),
+            suffixes: roles.iter().map(|r| r.suffix.clone()).collect(),
+            buf: std::cell::RefCell::new(String::new()),
+        }
+    }
+
+    /// Whether `test` holds for the key of some role of record `id`.
+    pub fn any(&self, id: &str, mut test: impl FnMut(&str) -> bool) -> bool {
+        let mut b = self.buf.borrow_mut();
+        self.suffixes.iter().any(|suffix| {
+            b.clear();
+            b.push_str(&self.prefix);
+            b.push_str(id);
+            b.push_str(suffix);
+            test(&b)
+        })
+    }
+}
+
 /// The current rows of a dataset: every record's latest delivery (later partitions win).
 #[derive(Debug, Default)]
 pub struct CurrentRows {
@@ -1020,7 +1052,14 @@ pub fn link_stage(
     };
 
     // The spine: register records new or changed since the last run join the index first.
-    let buf = std::cell::RefCell::new(String::new());
+    let register_keys = RoleKeys::new(
+        "gongan",
+        "population",
+        &[Role {
+            prefix: "",
+            suffix: String::new(),
+        }],
+    );
     let register_plan = plan_of("gongan", "population")?;
     let changed_rows = match &register_plan {
         Unseen::Nothing => CurrentRows::default(),
@@ -1035,13 +1074,7 @@ pub fn link_stage(
                 _ => None,
             },
             true,
-            &|id, h| {
-                let mut b = buf.borrow_mut();
-                b.clear();
-                b.push_str("gongan/population/");
-                b.push_str(id);
-                index.needs_linking(&b, h)
-            },
+            &|id, h| register_keys.any(id, |key| index.needs_linking(key, h)),
         )?,
     };
     {
@@ -1312,18 +1345,8 @@ fn pending_of(
     let key_prefix = format!("{}/{}", schema.department, schema.dataset);
     // Only records new or changed in some role are materialised: on a quiet night that is a
     // small fraction of the dataset.
-    let buf = std::cell::RefCell::new(String::new());
-    let keep = |id: &str, h: u64| {
-        let mut b = buf.borrow_mut();
-        rs.iter().any(|role| {
-            b.clear();
-            b.push_str(&key_prefix);
-            b.push('/');
-            b.push_str(id);
-            b.push_str(&role.suffix);
-            index.needs_linking(&b, h)
-        })
-    };
+    let role_keys = RoleKeys::new(&schema.department, &schema.dataset, &rs);
+    let keep = |id: &str, h: u64| role_keys.any(id, |k| index.needs_linking(k, h));
     let rows = read_current_impl(
         lake,
         &schema.department,

@@ -14,7 +14,7 @@ use hedui_verify::input::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Error;
-use crate::link::{CurrentRows, read_current_by_id, roles};
+use crate::link::{CurrentRows, RoleKeys, read_current_by_id, roles};
 
 /// The roster tables verification reads.
 pub const ROSTER_DATASETS: &[(&str, &str)] = &[
@@ -76,20 +76,8 @@ pub fn check_input(
     // The department datasets: only the records naming someone on the roster.
     for (dept, ds) in FACT_DATASETS {
         let schema = schema_of(catalog, dept, ds)?;
-        let key_prefix = format!("{dept}/{ds}");
-        let rs = roles(schema);
-        let buf = RefCell::new(String::new());
-        let keep = |id: &str| {
-            let mut b = buf.borrow_mut();
-            rs.iter().any(|role| {
-                b.clear();
-                b.push_str(&key_prefix);
-                b.push('/');
-                b.push_str(id);
-                b.push_str(&role.suffix);
-                relevant.contains_key(b.as_str())
-            })
-        };
+        let role_keys = RoleKeys::new(dept, ds, &roles(schema));
+        let keep = |id: &str| role_keys.any(id, |k| relevant.contains_key(k));
         let rows = read_current_by_id(lake, dept, ds, &column_names(schema), &keep)?;
         input
             .tables
