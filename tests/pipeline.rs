@@ -43,6 +43,30 @@ fn counter(run: &serde_json::Value, stage: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {stage}.{field} in {run}"))
 }
 
+fn detail(run: &serde_json::Value, stage: &str, field: &str) -> u64 {
+    run["completed"]
+        .as_array()
+        .and_then(|c| c.iter().find(|s| s[0] == stage))
+        .and_then(|s| s[1]["details"][field].as_u64())
+        .unwrap_or_else(|| panic!("no {stage} detail {field} in {run}"))
+}
+
+/// `hedui run --skip-ingest --as-of AS_OF --json` on the demo's pipeline.
+fn night(pipeline: &Path, as_of: &str) -> Output {
+    hedui()
+        .args([
+            "run",
+            "--skip-ingest",
+            "--as-of",
+            as_of,
+            "--json",
+            "--pipeline",
+        ])
+        .arg(pipeline)
+        .output()
+        .expect("hedui run")
+}
+
 #[test]
 fn demo_runs_two_nights_and_reruns_change_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -100,32 +124,14 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
 
     // The same night again (sources already drained): no new link, no new flag.
     let pipeline = dir.join("pipeline.toml");
-    let out = hedui()
-        .args([
-            "run",
-            "--skip-ingest",
-            "--as-of",
-            "2021-09-30",
-            "--json",
-            "--pipeline",
-        ])
-        .arg(&pipeline)
-        .output()
-        .expect("hedui run");
+    let out = night(&pipeline, "2021-09-30");
     let rerun: serde_json::Value = serde_json::from_str(&ok(&out)).expect("state JSON");
     assert_eq!(counter(&rerun, "link", "linked"), 0);
     assert_eq!(counter(&rerun, "verify", "flagged"), 0);
     // Entry reports with nothing new in them stay in the run that wrote them; the index says so.
-    let verify_details = |run: &serde_json::Value, field: &str| {
-        run["completed"]
-            .as_array()
-            .and_then(|c| c.iter().find(|s| s[0] == "verify"))
-            .and_then(|s| s[1]["details"][field].as_u64())
-            .unwrap_or_else(|| panic!("no verify {field} in {run}"))
-    };
-    assert!(verify_details(&rerun, "entry_reports") > 0, "{rerun}");
+    assert!(detail(&rerun, "verify", "entry_reports") > 0, "{rerun}");
     assert_eq!(
-        verify_details(&rerun, "entry_reports_rendered"),
+        detail(&rerun, "verify", "entry_reports_rendered"),
         0,
         "{rerun}"
     );
@@ -156,18 +162,7 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
     let completed = st["completed"].as_array_mut().expect("completed");
     completed.retain(|s| s[0] != "publish");
     fs::write(&state_path, serde_json::to_vec(&st).expect("json")).expect("write state");
-    let out = hedui()
-        .args([
-            "run",
-            "--skip-ingest",
-            "--as-of",
-            "2021-09-30",
-            "--json",
-            "--pipeline",
-        ])
-        .arg(&pipeline)
-        .output()
-        .expect("hedui run");
+    let out = night(&pipeline, "2021-09-30");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let resumed: serde_json::Value = serde_json::from_str(&ok(&out)).expect("state JSON");
     assert_eq!(resumed["run_id"], rerun["run_id"], "same run resumed");
@@ -208,27 +203,9 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
             .expect("decide");
     });
     let next_night = |as_of: &str| -> serde_json::Value {
-        let out = hedui()
-            .args([
-                "run",
-                "--skip-ingest",
-                "--as-of",
-                as_of,
-                "--json",
-                "--pipeline",
-            ])
-            .arg(&pipeline)
-            .output()
-            .expect("hedui run");
-        serde_json::from_str(&ok(&out)).expect("state JSON")
+        serde_json::from_str(&ok(&night(&pipeline, as_of))).expect("state JSON")
     };
-    let review_relinks = |run: &serde_json::Value| {
-        run["completed"]
-            .as_array()
-            .and_then(|c| c.iter().find(|s| s[0] == "link"))
-            .and_then(|s| s[1]["details"]["review_relinks"].as_u64())
-            .unwrap_or_else(|| panic!("no review_relinks in {run}"))
-    };
+    let review_relinks = |run: &serde_json::Value| detail(run, "link", "review_relinks");
     let decided = next_night("2021-10-01");
     assert!(review_relinks(&decided) >= 1, "{decided}");
     assert!(counter(&decided, "link", "linked") >= review_relinks(&decided));

@@ -985,20 +985,21 @@ pub fn link_stage(
         BTreeMap::new()
     };
     let datasets = linked_datasets(catalog);
-    // When some dataset has partitions not linked yet, the register will be needed: it is read
-    // and standardised on a second thread while the index loads (each takes seconds in a city).
-    let mut anything_new = false;
+    // The ingest runs each dataset's current state is read from (listed once: the lake does
+    // not change while linking).
+    let mut now_seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (dept, ds) in std::iter::once(("gongan", "population")).chain(
         datasets
             .iter()
             .map(|d| (d.department.as_str(), d.dataset.as_str())),
     ) {
-        let current = current_runs(lake, dept, ds)?;
-        if unseen(&current, seen.get(&format!("{dept}/{ds}")), false) != Unseen::Nothing {
-            anything_new = true;
-            break;
-        }
+        now_seen.insert(format!("{dept}/{ds}"), current_runs(lake, dept, ds)?);
     }
+    // When some dataset has partitions not linked yet, the register will be needed: it is read
+    // and standardised on a second thread while the index loads (each takes seconds in a city).
+    let anything_new = now_seen
+        .iter()
+        .any(|(key, current)| unseen(current, seen.get(key), false) != Unseen::Nothing);
     let step = std::time::Instant::now();
     let (index, preloaded) = std::thread::scope(|sc| {
         let spine = anything_new.then(|| {
@@ -1042,13 +1043,12 @@ pub fn link_stage(
         review_relinks: relink.len() as u64,
         ..Default::default()
     };
-    let mut now_seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut plan_of = |dept: &str, ds: &str| -> Result<Unseen, Error> {
+    let plan_of = |dept: &str, ds: &str| -> Result<Unseen, Error> {
         let key = format!("{dept}/{ds}");
-        let current = current_runs(lake, dept, ds)?;
-        let plan = unseen(&current, seen.get(&key), forced.contains(&key));
-        now_seen.insert(key, current);
-        Ok(plan)
+        let current = now_seen
+            .get(&key)
+            .ok_or_else(|| Error::Internal(format!("{key} was not listed")))?;
+        Ok(unseen(current, seen.get(&key), forced.contains(&key)))
     };
 
     // The spine: register records new or changed since the last run join the index first.
