@@ -93,6 +93,13 @@ fn demo_runs_two_nights_and_reruns_change_nothing() {
             counter(n, "ingest", "written") + counter(n, "ingest", "quarantined")
         );
     }
+    // Minors in the 户 of roster members that the roster does not list are read from the
+    // register and counted as co-living members.
+    assert!(
+        detail(&nights[1], "verify", "register_members") > 0,
+        "{}",
+        nights[1]
+    );
     // The second night links only new and changed records.
     assert!(counter(&nights[1], "link", "linked") < counter(&nights[0], "link", "linked"));
     let second = dir

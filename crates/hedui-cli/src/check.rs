@@ -24,6 +24,7 @@ use hedui_model::{Catalog, DatasetSchema};
 use hedui_tabular::TextColumn;
 use hedui_verify::entry::{EntryReport, entry_report};
 use hedui_verify::facts::build_facts;
+use hedui_verify::household::register_scope;
 use hedui_verify::input::{CheckInput, PersonLink, RecordLink, SourceRecord, SourceTable};
 use hedui_verify::periodic::{PeriodicOptions, PeriodicOutput, Snapshot, run_periodic_on};
 use hedui_verify::report::{render_html, render_xlsx};
@@ -641,9 +642,26 @@ pub fn load_snapshot(
         rows: BTreeMap<usize, Vec<PersonLink>>,
         residual: Vec<(usize, &'static str, IdentityRef)>,
     }
-    let relevant_rows: Vec<bool> = (0..spine.table.rows)
-        .map(|r| relevant.contains(&spine.key(r)))
+    // The persons on the roster and everyone in their 户 of the register (a co-living
+    // household may hold minors the roster does not list: hedui_verify::household).
+    let scope_of = |r: usize| {
+        let get = |c: &str| spine.table.col(c).and_then(|c| spine.table.get(c, r));
+        register_scope(get("household_no")?, get("region_code"))
+    };
+    let scopes: BTreeSet<String> = (0..spine.table.rows)
+        .filter(|&r| relevant.contains(&spine.key(r)))
+        .filter_map(scope_of)
         .collect();
+    let relevant_rows: Vec<bool> = (0..spine.table.rows)
+        .map(|r| {
+            relevant.contains(&spine.key(r)) || scope_of(r).is_some_and(|s| scopes.contains(&s))
+        })
+        .collect();
+    relevant.extend(
+        (0..spine.table.rows)
+            .filter(|&r| relevant_rows[r])
+            .map(|r| spine.key(r)),
+    );
     let mut pending: Vec<Pending> = Vec::new();
     for (dept, ds) in hedui_verify::input::FACT_DATASETS {
         let t = if (*dept, *ds) == ("gongan", "population") {

@@ -171,9 +171,11 @@ pub fn read_current_where(
     up_to_run: Option<&str>,
     keep: &dyn Fn(&str, u64) -> bool,
 ) -> Result<CurrentRows, Error> {
-    read_current_impl(
-        lake, department, dataset, columns, up_to_run, None, true, keep,
-    )
+    let read = Read {
+        up_to_run,
+        ..Read::new(columns)
+    };
+    read_current_impl(lake, department, dataset, &read, &|id, h, _| keep(id, h))
 }
 
 /// [`read_current_where`] without the row hashes (all zero in the result, and `keep` is given
@@ -185,31 +187,77 @@ pub fn read_current_by_id(
     columns: &[&str],
     keep: &dyn Fn(&str) -> bool,
 ) -> Result<CurrentRows, Error> {
-    read_current_impl(
-        lake,
-        department,
-        dataset,
-        columns,
-        None,
-        None,
-        false,
-        &|id, _| keep(id),
-    )
+    let read = Read {
+        with_hash: false,
+        ..Read::new(columns)
+    };
+    read_current_impl(lake, department, dataset, &read, &|id, _, _| keep(id))
 }
 
-/// The reader behind the `read_current*` functions; `runs`, when given, restricts it to the
-/// partitions of those ingest runs.
-#[allow(clippy::too_many_arguments)]
-fn read_current_impl(
+/// [`read_current_by_id`] whose filter also sees the values of `filter_columns` (text
+/// columns; `None` for a null or a column the partition lacks): `keep(record_id, values)`.
+/// Those columns are decoded for every row, the others for the kept rows only.
+pub fn read_current_by_values(
     lake: &Lake,
     department: &str,
     dataset: &str,
     columns: &[&str],
-    up_to_run: Option<&str>,
-    runs: Option<&BTreeSet<String>>,
-    with_hash: bool,
-    keep: &dyn Fn(&str, u64) -> bool,
+    filter_columns: &[&str],
+    keep: &dyn Fn(&str, &[Option<&str>]) -> bool,
 ) -> Result<CurrentRows, Error> {
+    let read = Read {
+        with_hash: false,
+        filter_columns,
+        ..Read::new(columns)
+    };
+    read_current_impl(lake, department, dataset, &read, &|id, _, v| keep(id, v))
+}
+
+/// What [`read_current_impl`] reads.
+struct Read<'a> {
+    /// The value columns of the kept rows.
+    columns: &'a [&'a str],
+    /// Only partitions of runs up to this one.
+    up_to_run: Option<&'a str>,
+    /// Only partitions of these ingest runs.
+    runs: Option<&'a BTreeSet<String>>,
+    /// Decode the row hashes (for the filter and the result).
+    with_hash: bool,
+    /// Text columns decoded for every row and handed to the filter.
+    filter_columns: &'a [&'a str],
+}
+
+impl<'a> Read<'a> {
+    fn new(columns: &'a [&'a str]) -> Read<'a> {
+        Read {
+            columns,
+            up_to_run: None,
+            runs: None,
+            with_hash: true,
+            filter_columns: &[],
+        }
+    }
+}
+
+/// A row filter of [`read_current_impl`]: `keep(record_id, row_hash, filter_values)`.
+type Keep<'a> = dyn Fn(&str, u64, &[Option<&str>]) -> bool + 'a;
+
+/// The reader behind the `read_current*` functions: `keep` decides which records' values are
+/// read.
+fn read_current_impl(
+    lake: &Lake,
+    department: &str,
+    dataset: &str,
+    read: &Read<'_>,
+    keep: &Keep<'_>,
+) -> Result<CurrentRows, Error> {
+    let Read {
+        columns,
+        up_to_run,
+        runs,
+        with_hash,
+        filter_columns,
+    } = *read;
     let filter = PartitionFilter {
         up_to_run: up_to_run.map(str::to_owned),
         ..Default::default()
@@ -238,11 +286,15 @@ fn read_current_impl(
         ..Default::default()
     });
     const LINEAGE: [&str; 2] = ["_source_record_id", "_row_hash"];
-    let lineage = if with_hash {
+    let lineage: Vec<&str> = if with_hash {
         &LINEAGE[..]
     } else {
         &LINEAGE[..1]
-    };
+    }
+    .iter()
+    .chain(filter_columns)
+    .copied()
+    .collect();
     for p in parts {
         let dir = p.dir.clone();
         let corrupt = |message: &str| hedui_lake::Error::Corrupt {
@@ -250,7 +302,7 @@ fn read_current_impl(
             message: message.into(),
         };
         p.for_each_selected(
-            lineage,
+            &lineage,
             columns,
             |batch| {
                 let text = |name: &str| {
@@ -263,6 +315,9 @@ fn read_current_impl(
                 let (Some(rid), true) = (rid, hash.is_some() || !with_hash) else {
                     return Err(corrupt("partition without text lineage columns"));
                 };
+                let filters: Vec<Option<StringArray>> =
+                    filter_columns.iter().map(|c| text(c)).collect();
+                let mut values: Vec<Option<&str>> = vec![None; filters.len()];
                 let mut st = st.borrow_mut();
                 Ok((0..batch.num_rows())
                     .map(|i| {
@@ -275,7 +330,10 @@ fn read_current_impl(
                             Some(_) => hash64(""),
                             None => 0,
                         };
-                        st.decide(id, h, keep(id, h))
+                        for (v, a) in values.iter_mut().zip(&filters) {
+                            *v = a.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i));
+                        }
+                        st.decide(id, h, keep(id, h, &values))
                     })
                     .collect())
             },
@@ -1067,14 +1125,14 @@ pub fn link_stage(
             lake,
             "gongan",
             "population",
-            &REGISTER_COLUMNS,
-            None,
-            match plan {
-                Unseen::Runs(r) => Some(r),
-                _ => None,
+            &Read {
+                runs: match plan {
+                    Unseen::Runs(r) => Some(r),
+                    _ => None,
+                },
+                ..Read::new(&REGISTER_COLUMNS)
             },
-            true,
-            &|id, h| register_keys.any(id, |key| index.needs_linking(key, h)),
+            &|id, h, _| register_keys.any(id, |key| index.needs_linking(key, h)),
         )?,
     };
     {
@@ -1351,11 +1409,11 @@ fn pending_of(
         lake,
         &schema.department,
         &schema.dataset,
-        &col_refs,
-        None,
-        runs,
-        true,
-        &keep,
+        &Read {
+            runs,
+            ..Read::new(&col_refs)
+        },
+        &|id, h, _| keep(id, h),
     )?;
     let mut out = Vec::new();
     let mut considered = rows.skipped * rs.len() as u64;

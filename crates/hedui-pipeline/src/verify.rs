@@ -8,13 +8,14 @@ use hedui_lake::Lake;
 use hedui_linkage::index::{IndexEntry, LinkKind, PersonIndex, person_key};
 use hedui_model::flag::MatchKind;
 use hedui_model::{Catalog, DatasetSchema};
+use hedui_verify::household::register_scope;
 use hedui_verify::input::{
     CheckInput, FACT_DATASETS, PersonLink, RecordLink, SourceRecord, SourceTable,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Error;
-use crate::link::{CurrentRows, RoleKeys, read_current_by_id, roles};
+use crate::link::{CurrentRows, RoleKeys, read_current_by_id, read_current_by_values, roles};
 
 /// The roster tables verification reads.
 pub const ROSTER_DATASETS: &[(&str, &str)] = &[
@@ -40,9 +41,10 @@ pub fn match_kind(kind: LinkKind) -> MatchKind {
 /// Builds the check input from the lake and the person index. `extract_date` is the date the
 /// night's extracts stand for (the as-of date of the run).
 ///
-/// The roster is read first; of the department datasets only the records naming a person on it
-/// (a case or application member, by the person index) are materialised — verification looks
-/// at nobody else, and the roster is a small part of a city. The others are counted as read.
+/// The roster is read first, then the register entries of the 户 its persons (case and
+/// application members, by the person index) belong to; of the department datasets only the
+/// records naming one of those persons are materialised — verification looks at nobody else,
+/// and they are a small part of a city. The others are counted as read.
 pub fn check_input(
     lake: &Lake,
     catalog: &Catalog,
@@ -66,19 +68,67 @@ pub fn check_input(
             .tables
             .push(source_table(schema, rows, extract_date, roster_entry));
     }
-    let roster_persons = roster_persons.into_inner();
+    let mut persons = roster_persons.into_inner();
+    // The register: the entries of everyone in the 户 of someone on the roster. A co-living
+    // household may hold minors the roster does not list (hedui_verify::household decides who
+    // counts); their persons' records are read too.
+    let pop = schema_of(catalog, "gongan", "population")?;
+    let pop_keys = RoleKeys::new("gongan", "population", &roles(pop));
+    let person_of = |id: &str| {
+        let mut found = None;
+        pop_keys.any(id, |k| {
+            found = index.get(k).map(|e| e.person);
+            found.is_some()
+        });
+        found
+    };
+    const SCOPE: [&str; 2] = ["household_no", "region_code"];
+    let scope = |v: &[Option<&str>]| v[0].and_then(|no| register_scope(no, v[1]));
+    let scopes: RefCell<FxHashSet<String>> = RefCell::default();
+    read_current_by_values(lake, "gongan", "population", &[], &SCOPE, &|id, v| {
+        if person_of(id).is_some_and(|p| persons.contains(&p))
+            && let Some(s) = scope(v)
+        {
+            scopes.borrow_mut().insert(s);
+        }
+        false
+    })?;
+    let scopes = scopes.into_inner();
+    let household_persons: RefCell<Vec<u64>> = RefCell::default();
+    let mut register = read_current_by_values(
+        lake,
+        "gongan",
+        "population",
+        &column_names(pop),
+        &SCOPE,
+        &|id, v| {
+            let Some(p) = person_of(id) else {
+                return false;
+            };
+            let kept = persons.contains(&p) || scope(v).is_some_and(|s| scopes.contains(&s));
+            if kept {
+                household_persons.borrow_mut().push(p);
+            }
+            kept
+        },
+    )?;
+    persons.extend(household_persons.into_inner());
     // The index entries of those persons: a small map the department records are looked up
     // in (instead of the whole index, record by record).
     let relevant: FxHashMap<&str, &IndexEntry> = index
         .iter()
-        .filter(|(_, e)| roster_persons.contains(&e.person))
+        .filter(|(_, e)| persons.contains(&e.person))
         .collect();
-    // The department datasets: only the records naming someone on the roster.
+    // The department datasets: only the records naming someone relevant.
     for (dept, ds) in FACT_DATASETS {
         let schema = schema_of(catalog, dept, ds)?;
-        let role_keys = RoleKeys::new(dept, ds, &roles(schema));
-        let keep = |id: &str| role_keys.any(id, |k| relevant.contains_key(k));
-        let rows = read_current_by_id(lake, dept, ds, &column_names(schema), &keep)?;
+        let rows = if (*dept, *ds) == ("gongan", "population") {
+            std::mem::take(&mut register)
+        } else {
+            let role_keys = RoleKeys::new(dept, ds, &roles(schema));
+            let keep = |id: &str| role_keys.any(id, |k| relevant.contains_key(k));
+            read_current_by_id(lake, dept, ds, &column_names(schema), &keep)?
+        };
         input
             .tables
             .push(source_table(schema, rows, extract_date, |k| {

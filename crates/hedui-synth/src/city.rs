@@ -1121,8 +1121,10 @@ impl<'a> ChunkGen<'a> {
         } else {
             self.lognormal(8000.0, 0.7)
         };
+        // A costly stay is one EXP-MEDICAL is about (DOMAIN.md §3.3: out-of-pocket over
+        // 20,000 in 12 months [EST]): its out-of-pocket share keeps it above that.
         let oop_share = if costly {
-            self.rng.random_range(0.3..0.5)
+            self.rng.random_range(0.3..0.5_f64).max(21_000.0 / total)
         } else {
             self.rng.random_range(0.2..0.45)
         };
@@ -1358,6 +1360,16 @@ impl<'a> ChunkGen<'a> {
             }
             if p.move_out.is_some_and(|(d, _)| d > self.s1) {
                 p.move_out = None;
+            }
+        }
+        // A pension that starts between the snapshots by age alone is an event like a
+        // planted one.
+        for m in &members {
+            if let Some(p) = &self.persons[*m].pension
+                && p.start > self.s1
+                && p.start <= self.s2
+            {
+                hh.plant(EventKind::PensionStart, *m as u32, p.start, p.amount);
             }
         }
         let n = members.len() as f64;

@@ -47,6 +47,15 @@ pub struct RegisterFact {
     pub region_code: Option<String>,
     /// 户号.
     pub household_no: Option<String>,
+    /// 与户主关系 code.
+    #[serde(default)]
+    pub relation: Option<String>,
+    /// Name as registered (for a member the roster does not list).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// ID number as registered (never displayed unmasked).
+    #[serde(default)]
+    pub id_number: Option<String>,
     /// 人员状态 code (0 正常, 1 注销).
     pub status: Option<String>,
     /// 注销类别 code (1 死亡, 2 迁出 …).
@@ -627,6 +636,9 @@ pub fn build_facts(input: &CheckInput) -> Facts {
                             urban_rural: ctx.code(&codes, r, "urban_rural", "urban_rural"),
                             region_code: ctx.text(r, "region_code"),
                             household_no: ctx.text(r, "household_no"),
+                            relation: ctx.code(&codes, r, "relation", "relation"),
+                            name: ctx.text(r, "name"),
+                            id_number: ctx.text(r, "id_number"),
                             status: ctx.code(&codes, r, "status", "person_status"),
                             cancel_reason: ctx.code(&codes, r, "cancel_reason", "cancel_reason"),
                             cancel_date: ctx.date(r, "cancel_date"),

@@ -311,14 +311,31 @@ pub fn household_indicators(
         }
         ind.members.push(ms);
     }
-    // A child already listed (a listed member born that day) is not new.
+    // A child already a member (listed, or added from the register: born that day) is not
+    // new by its certificate; a certificate for anyone else adds a member.
+    let mut certified_new = 0u32;
     for (key, born) in newborn_certs {
         if born.is_none_or(|b| !listed_births.contains(&b)) {
             ind.new_members.push(key.clone());
             add_ev(&mut ev, "new_members", key);
+            certified_new += 1;
         }
     }
-    ind.counted_members = counted.len() as u32 + ind.new_members.len() as u32;
+    // A register member under one year old is new too (already counted as a member).
+    for (m, pf) in &counted {
+        let born_this_year = m
+            .birth_date
+            .is_some_and(|d| d <= as_of && d > as_of - Duration::days(365));
+        if !m.from_register || !born_this_year {
+            continue;
+        }
+        let key = pf
+            .and_then(|p| p.register.first())
+            .map_or_else(|| format!("member/{}", m.member_id), |r| r.source.key());
+        ind.new_members.push(key.clone());
+        add_ev(&mut ev, "new_members", key);
+    }
+    ind.counted_members = counted.len() as u32 + certified_new;
     let n = f64::from(ind.counted_members.max(1));
 
     // Income.

@@ -34,6 +34,7 @@
 pub mod entry;
 pub mod evidence;
 pub mod facts;
+pub mod household;
 pub mod indicators;
 pub mod input;
 pub mod periodic;

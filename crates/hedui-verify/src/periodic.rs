@@ -25,6 +25,7 @@ use crate::evidence::{
     spell_values, stay_values, unemployment_values, vehicle_values,
 };
 use crate::facts::{Codes, Facts, build_facts, month_start, months_between};
+use crate::household::{listed_birth, with_register_members};
 use crate::indicators::{HouseholdView, Indicators, household_indicators};
 use crate::input::CheckInput;
 use crate::roster::{Case, Roster, build_roster};
@@ -184,6 +185,10 @@ pub struct RunSummary {
     pub roster_issues: u64,
     /// Roster members not linked to a person.
     pub members_unlinked: u64,
+    /// Co-living members the roster does not list, added from the 公安 register (minor
+    /// children and grandchildren in a listed member's 户; see [`crate::household`]).
+    #[serde(default)]
+    pub register_members: u64,
 }
 
 /// Options of a periodic run.
@@ -282,6 +287,7 @@ pub fn run_periodic_on(
 ) -> PeriodicOutput {
     let codes = Codes::builtin();
     let as_of = opts.as_of;
+    let roster = &with_register_members(roster, facts, as_of);
     let mut summary = RunSummary {
         run_id: opts.run_id.clone(),
         as_of: Some(as_of),
@@ -292,6 +298,11 @@ pub fn run_periodic_on(
         records_unlinked: facts.records_unlinked.clone(),
         value_issues: facts.issues.len() as u64,
         roster_issues: roster.issues.len() as u64,
+        register_members: roster
+            .cases
+            .values()
+            .map(|c| c.members.iter().filter(|m| m.from_register).count() as u64)
+            .sum(),
         ..Default::default()
     };
     // Persons on more than one active case (DUP-PROGRAM).
@@ -332,10 +343,17 @@ pub fn run_periodic_on(
                     member_id: m.member_id.clone(),
                     name: m.name.clone(),
                     id_number: m.id_number.clone(),
-                    relation: m
-                        .relation
-                        .as_deref()
-                        .map_or_else(String::new, |r| codes.label("relation", r)),
+                    relation: {
+                        let r = m
+                            .relation
+                            .as_deref()
+                            .map_or_else(String::new, |r| codes.label("relation", r));
+                        if m.from_register {
+                            format!("{r}（户籍同户未成年人，未列入名单）")
+                        } else {
+                            r
+                        }
+                    },
                     person_key: m.person_key().map(str::to_owned),
                 })
                 .collect(),
@@ -727,11 +745,13 @@ fn case_candidates(
 ) -> Vec<Candidate> {
     let s = &rules.settings;
     let mut out = Vec::new();
-    let listed_births: BTreeSet<NaiveDate> =
-        case.members.iter().filter_map(|m| m.birth_date).collect();
     let mut props: BTreeMap<String, Candidate> = BTreeMap::new();
     for m in &case.members {
-        let who = mask_name(&m.name);
+        let who = if m.from_register {
+            format!("{}（户籍同户未成年人，未列入名单）", mask_name(&m.name))
+        } else {
+            mask_name(&m.name)
+        };
         let Some(key) = m.person_key() else {
             out.push(Candidate {
                 key: format!("UNLINKED|{}", m.member_id),
@@ -1083,12 +1103,11 @@ fn case_candidates(
         // Births naming the member as a parent.
         for b in &p.births {
             let Some(born) = b.birth_date else { continue };
-            if born > as_of || born <= as_of - Duration::days(365) || listed_births.contains(&born)
-            {
+            if born > as_of || born <= as_of - Duration::days(365) || listed_birth(case, born) {
                 continue;
             }
             out.push(Candidate {
-                key: format!("BIRTH|{}", b.source.key()),
+                key: format!("BIRTH|{born}"),
                 flag_type: "DYN-NEWBORN",
                 member_id: Some(m.member_id.clone()),
                 date: Some((born, false)),
@@ -1105,8 +1124,43 @@ fn case_candidates(
             });
         }
     }
+    // A child in the register under one year old whom the roster does not list: the same
+    // event as its birth certificate (one key per birth date), whichever arrives first.
+    for m in case.members.iter().filter(|m| m.from_register) {
+        let Some(born) = m.birth_date else { continue };
+        let Some(r) = m
+            .person_key()
+            .and_then(|k| facts.person(k))
+            .and_then(|p| p.register.first())
+        else {
+            continue;
+        };
+        if born > as_of || born <= as_of - Duration::days(365) {
+            continue;
+        }
+        out.push(Candidate {
+            key: format!("BIRTH|{born}"),
+            flag_type: "DYN-NEWBORN",
+            member_id: Some(m.member_id.clone()),
+            date: Some((born, false)),
+            dated: true,
+            anchor: vec![r.source.key()],
+            evidence: vec![evidence(
+                &r.source,
+                &m.member_id,
+                Some(born),
+                register_values(r, codes),
+                false,
+            )],
+            reason_zh: format!(
+                "户籍登记新生儿{}（{born}出生）与救助家庭成员同户，未列入救助名单，需增员复核并补签授权",
+                mask_name(&m.name)
+            ),
+        });
+    }
     out.extend(props.into_values());
-    // A birth certificate names both parents: one event per certificate.
+    // A birth certificate names both parents, and a register entry may stand for the same
+    // child: one event per birth date.
     let mut seen = BTreeSet::new();
     out.retain(|c| seen.insert(c.key.clone()));
     out

@@ -27,6 +27,10 @@ pub struct Member {
     pub counted: bool,
     /// The member's person, when linked.
     pub link: Option<RecordLink>,
+    /// Not on the roster: a minor child in a listed member's 户 of the 公安 register, counted
+    /// as co-living (DOMAIN.md §3.1, §4.4; see [`crate::household`]).
+    #[serde(default)]
+    pub from_register: bool,
 }
 
 impl Member {
@@ -195,6 +199,7 @@ fn member_from(
             .and_then(|v| parse_day(v, reference)),
         counted,
         link: link_of(r, "id_number"),
+        from_register: false,
     }
 }
 

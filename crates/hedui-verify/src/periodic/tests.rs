@@ -908,3 +908,133 @@ mod props {
         }
     }
 }
+
+/// The test household's 户 in the register: P1 (户主) and P2 (配偶) as listed, with `extra`
+/// entries (record/person, relation, birth date, 户号, status, cancel reason, cancel date).
+fn register_household(i: &mut CheckInput, extra: &[[&str; 7]]) {
+    let mut pop = table(
+        "gongan",
+        "population",
+        "record_id",
+        &[
+            "record_id",
+            "name",
+            "birth_date",
+            "household_no",
+            "region_code",
+            "relation",
+            "status",
+            "cancel_reason",
+            "cancel_date",
+        ],
+        i.tables[0].extract_date,
+    );
+    let listed = [
+        ["P1", "02", "19800101", "H1", "0", "", ""],
+        ["P2", "10", "19820304", "H1", "0", "", ""],
+    ];
+    for [id, rel, born, hh, status, reason, date] in listed.iter().chain(extra) {
+        let name = format!("王{id}");
+        row(
+            &mut pop,
+            &[
+                id,
+                &name,
+                born,
+                hh,
+                "421303001001",
+                rel,
+                status,
+                reason,
+                date,
+            ],
+            Some(id),
+        );
+    }
+    *t(i, "population") = pop;
+}
+
+#[test]
+fn minors_in_the_register_household_are_co_living_members() {
+    // P3: a son born after the approval, not listed; P4: the head's adult brother; P5: an
+    // adult son; P6: a minor in another 户.
+    let household = [
+        ["P3", "20", "20200501", "H1", "0", "", ""],
+        ["P4", "70", "19850101", "H1", "0", "", ""],
+        ["P5", "20", "20000101", "H1", "0", "", ""],
+        ["P6", "20", "20150101", "H2", "0", "", ""],
+    ];
+    let before = city(s1(), &|i| register_household(i, &household));
+    let base = run(&before, s1(), None, &[]);
+    assert_eq!(base.summary.register_members, 1);
+    assert_eq!(base.indicators["C1"].counted_members, 3);
+    let c1 = base.cases.iter().find(|c| c.case_id == "C1").unwrap();
+    assert!(
+        c1.members
+            .iter()
+            .any(|m| m.member_id == "HJ-P3" && m.relation.contains("未列入名单"))
+    );
+
+    // Then P3 dies, P7 is born into the 户 (a certificate names P1 too), and the brother
+    // and the child of the other 户 have costly hospital stays.
+    let after = city(s2(), &|i| {
+        register_household(
+            i,
+            &[
+                ["P3", "20", "20200501", "H1", "1", "1", "20210810"],
+                household[1],
+                household[2],
+                ["P6", "20", "20150101", "H2", "1", "1", "20210811"],
+                ["P7", "30", "20210820", "H1", "0", "", ""],
+            ],
+        );
+        row(t(i, "births"), &["O7", "2021-08-20"], Some("P1"));
+        for p in ["P4", "P6"] {
+            row(
+                t(i, "hospital_stays"),
+                &[
+                    &format!("ZY-{p}"),
+                    "2021/7/10",
+                    "2021/7/30",
+                    "150000",
+                    "60000",
+                ],
+                Some(p),
+            );
+        }
+    });
+    let out = run(&after, s2(), Some(base.snapshot.clone()), &[]);
+    assert_eq!(out.summary.register_members, 2);
+    let death: Vec<&Flag> = out
+        .flags
+        .iter()
+        .filter(|f| f.flag_type == "DYN-DEATH")
+        .collect();
+    assert_eq!(death.len(), 1, "{:?}", types(&out));
+    assert_eq!(death[0].subject.member_id.as_deref(), Some("HJ-P3"));
+    assert!(death[0].reason_zh.contains("未列入名单"));
+    let born: Vec<&Flag> = out
+        .flags
+        .iter()
+        .filter(|f| f.flag_type == "DYN-NEWBORN")
+        .collect();
+    assert_eq!(born.len(), 1, "one birth, two sources: {born:?}");
+    assert!(
+        !types(&out).contains(&"EXP-MEDICAL".to_owned()),
+        "{:?}",
+        types(&out)
+    );
+    // P1, P2 and the newborn; P3 is dead.
+    assert_eq!(out.indicators["C1"].counted_members, 3);
+    assert_eq!(out.indicators["C1"].new_members.len(), 1);
+
+    // The register alone (no certificate) raises the newborn flag too.
+    let after_register_only = city(s2(), &|i| {
+        register_household(
+            i,
+            &[household[0], ["P7", "30", "20210820", "H1", "0", "", ""]],
+        );
+    });
+    let out = run(&after_register_only, s2(), Some(base.snapshot.clone()), &[]);
+    assert_eq!(types(&out), vec!["DYN-NEWBORN".to_owned()]);
+}
