@@ -95,6 +95,8 @@ pub(crate) struct RowSink {
     /// Highest sequence accepted so far (records at or below it are re-deliveries).
     pub high_seq: Option<i64>,
     hex: String,
+    /// The watermark of rows flushed by [`RowSink::end_page`] but not yet committed.
+    handed_over: Option<Option<i64>>,
 }
 
 fn new_builders(plan: &DatasetPlan, schema: &arrow::datatypes::Schema) -> Vec<ColBuilder> {
@@ -140,6 +142,7 @@ impl RowSink {
             last_commit: Instant::now(),
             high_seq,
             hex: String::with_capacity(32),
+            handed_over: None,
         }
     }
 
@@ -246,15 +249,10 @@ impl RowSink {
         self.counts.quarantined += 1;
     }
 
+    /// Hands the buffered rows to the lake: quarantine first (rare, small), then raw, whose
+    /// part is encoded on a thread of its own while the next pages are read (the next
+    /// checkpoint waits for it).
     fn flush(&mut self) -> Result<(), Error> {
-        if self.raw_rows > 0 {
-            let mut cols: Vec<ArrayRef> = self.raw.iter_mut().map(ColBuilder::finish).collect();
-            self.raw_lineage.finish(&mut cols);
-            let batch = RecordBatch::try_new(self.staged.schema(Zone::Raw), cols)
-                .map_err(|e| Error::Internal(format!("building a raw batch: {e}")))?;
-            self.staged.write_part(Zone::Raw, &batch)?;
-            self.raw_rows = 0;
-        }
         if self.quar_rows > 0 {
             let mut cols: Vec<ArrayRef> = self
                 .quar
@@ -268,24 +266,44 @@ impl RowSink {
             self.staged.write_part(Zone::Quarantine, &batch)?;
             self.quar_rows = 0;
         }
+        if self.raw_rows > 0 {
+            let mut cols: Vec<ArrayRef> = self.raw.iter_mut().map(ColBuilder::finish).collect();
+            self.raw_lineage.finish(&mut cols);
+            let batch = RecordBatch::try_new(self.staged.schema(Zone::Raw), cols)
+                .map_err(|e| Error::Internal(format!("building a raw batch: {e}")))?;
+            self.staged.write_part_background(Zone::Raw, batch)?;
+            self.raw_rows = 0;
+        }
         Ok(())
     }
 
-    /// At a page boundary: commits when enough rows or time have accumulated.
+    /// At a page boundary, when enough rows or time have accumulated: commits the rows the
+    /// previous call handed over (their part has been written meanwhile, on its own thread),
+    /// then hands these over with `watermark`. A commit thus lags one interval behind the
+    /// pages read, which costs a crash nothing: the watermark never gets ahead of the parts it
+    /// commits, and the next run fetches again from it.
     pub fn end_page(&mut self, watermark: Option<i64>) -> Result<bool, Error> {
         if self.raw_rows + self.quar_rows >= self.checkpoint_rows
             || self.last_commit.elapsed() >= self.checkpoint_every
         {
-            self.commit(watermark, Vec::new())?;
+            if let Some(w) = self.handed_over.take() {
+                self.staged.checkpoint(w, Vec::new())?;
+            }
+            self.flush()?;
+            self.handed_over = Some(watermark);
+            self.last_commit = Instant::now();
             return Ok(true);
         }
         Ok(false)
     }
 
-    /// Writes the buffered rows and commits them with `watermark` and `files`.
+    /// Writes the buffered rows and commits them, and any handed over before, with
+    /// `watermark` (the handed-over one when `None`) and `files`.
     pub fn commit(&mut self, watermark: Option<i64>, files: Vec<FileRecord>) -> Result<(), Error> {
         self.flush()?;
-        self.staged.checkpoint(watermark, files)?;
+        let w = watermark.or(self.handed_over.take().flatten());
+        self.handed_over = None;
+        self.staged.checkpoint(w, files)?;
         self.last_commit = Instant::now();
         Ok(())
     }

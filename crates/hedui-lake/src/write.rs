@@ -71,6 +71,18 @@ pub struct StagedRun {
     pending: Vec<(Zone, PartManifest)>,
     next_part: [u32; 2],
     schemas: [SchemaRef; 2],
+    /// A part being written on a thread of its own ([`StagedRun::write_part_background`]).
+    inflight: Option<Inflight>,
+}
+
+/// A part file being encoded and written in the background.
+#[derive(Debug)]
+struct Inflight {
+    zone: Zone,
+    file: String,
+    rows: u64,
+    seqs: (Option<i64>, Option<i64>),
+    writer: std::thread::JoinHandle<Result<(u64, String), Error>>,
 }
 
 fn zone_index(zone: Zone) -> usize {
@@ -203,6 +215,7 @@ impl StagedRun {
             pending: Vec::new(),
             next_part: [0, 0],
             schemas: [raw_schema(schema), quarantine_schema(schema)],
+            inflight: None,
         })
     }
 
@@ -219,20 +232,10 @@ impl StagedRun {
     /// Writes one part file (atomically) into the staging area. It is committed by the next
     /// [`checkpoint`](Self::checkpoint); empty batches are ignored.
     pub fn write_part(&mut self, zone: Zone, batch: &RecordBatch) -> Result<(), Error> {
-        if batch.num_rows() == 0 {
+        self.settle()?;
+        let Some((file, path)) = self.reserve_part(zone, batch)? else {
             return Ok(());
-        }
-        if batch.schema().fields() != self.schemas[zone_index(zone)].fields() {
-            return Err(Error::Internal(format!(
-                "batch for {} does not have the {} schema",
-                self.journal.source,
-                zone.dir_name()
-            )));
-        }
-        let n = self.next_part[zone_index(zone)];
-        self.next_part[zone_index(zone)] += 1;
-        let file = format!("part-{n:05}.parquet");
-        let path = self.dir.join(zone.dir_name()).join(&file);
+        };
         let (bytes, sha256) = write_parquet_atomic(&path, batch)?;
         let (min_seq, max_seq) = seq_range(batch);
         self.pending.push((
@@ -249,6 +252,79 @@ impl StagedRun {
         Ok(())
     }
 
+    /// [`write_part`](Self::write_part) on a thread of its own: the caller goes on (building
+    /// the next batch) while this one is encoded, compressed and synced. At most one part is
+    /// in flight — a second call first waits for the first — and the next
+    /// [`checkpoint`](Self::checkpoint) waits for it, so what a checkpoint commits is on disk.
+    /// A failure of the background write is returned by the call that waits for it.
+    pub fn write_part_background(&mut self, zone: Zone, batch: RecordBatch) -> Result<(), Error> {
+        self.settle()?;
+        let Some((file, path)) = self.reserve_part(zone, &batch)? else {
+            return Ok(());
+        };
+        let rows = batch.num_rows() as u64;
+        let seqs = seq_range(&batch);
+        let writer = std::thread::Builder::new()
+            .name("lake-part-writer".into())
+            .spawn(move || write_parquet_atomic(&path, &batch))
+            .map_err(|e| Error::Internal(format!("starting a part writer: {e}")))?;
+        self.inflight = Some(Inflight {
+            zone,
+            file,
+            rows,
+            seqs,
+            writer,
+        });
+        Ok(())
+    }
+
+    /// Checks `batch` against the zone's schema and names its part file; `None` for an empty
+    /// batch.
+    fn reserve_part(
+        &mut self,
+        zone: Zone,
+        batch: &RecordBatch,
+    ) -> Result<Option<(String, PathBuf)>, Error> {
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        if batch.schema().fields() != self.schemas[zone_index(zone)].fields() {
+            return Err(Error::Internal(format!(
+                "batch for {} does not have the {} schema",
+                self.journal.source,
+                zone.dir_name()
+            )));
+        }
+        let n = self.next_part[zone_index(zone)];
+        self.next_part[zone_index(zone)] += 1;
+        let file = format!("part-{n:05}.parquet");
+        let path = self.dir.join(zone.dir_name()).join(&file);
+        Ok(Some((file, path)))
+    }
+
+    /// Waits for the part in flight, if any, and adds it to the pending parts.
+    fn settle(&mut self) -> Result<(), Error> {
+        let Some(f) = self.inflight.take() else {
+            return Ok(());
+        };
+        let (bytes, sha256) = f
+            .writer
+            .join()
+            .map_err(|_| Error::Internal("the part writer panicked".into()))??;
+        self.pending.push((
+            f.zone,
+            PartManifest {
+                file: f.file,
+                rows: f.rows,
+                bytes,
+                sha256,
+                min_seq: f.seqs.0,
+                max_seq: f.seqs.1,
+            },
+        ));
+        Ok(())
+    }
+
     /// Commits every part written since the last checkpoint, with the watermark they reach and
     /// the files they complete. After this returns, a crash loses none of these rows.
     pub fn checkpoint(
@@ -256,6 +332,7 @@ impl StagedRun {
         watermark: Option<i64>,
         files: Vec<FileRecord>,
     ) -> Result<(), Error> {
+        self.settle()?;
         for (zone, part) in self.pending.drain(..) {
             match zone {
                 Zone::Raw => self.journal.raw.push(part),
@@ -279,12 +356,20 @@ impl StagedRun {
 
     /// Publishes the committed parts as partitions (uncommitted parts are discarded) and
     /// removes the staging directory.
-    pub fn finalize(self) -> Result<Committed, Error> {
+    pub fn finalize(mut self) -> Result<Committed, Error> {
+        // An uncommitted part still in flight is discarded with the rest; its writer must not
+        // be writing into the directory being published.
+        if let Some(f) = self.inflight.take() {
+            let _ = f.writer.join();
+        }
         finalize_dir(&self.lake, &self.dir, false)
     }
 
     /// Discards everything staged (nothing reaches the lake).
-    pub fn abandon(self) -> Result<(), Error> {
+    pub fn abandon(mut self) -> Result<(), Error> {
+        if let Some(f) = self.inflight.take() {
+            let _ = f.writer.join();
+        }
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
     }
 }
@@ -459,5 +544,73 @@ impl Lake {
             }
         }
         Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::PartitionFilter;
+    use arrow::array::{ArrayRef, Int64Array, StringArray, new_null_array};
+    use hedui_model::Catalog;
+    use std::sync::Arc;
+
+    /// A batch of `zone`'s schema with `_seq` `seqs` and record ids `r<seq>`.
+    fn batch(staged: &StagedRun, zone: Zone, seqs: std::ops::Range<i64>) -> RecordBatch {
+        let schema = staged.schema(zone);
+        let n = (seqs.end - seqs.start) as usize;
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "_seq" => Arc::new(Int64Array::from_iter_values(seqs.clone())) as ArrayRef,
+                "_source_record_id" | "_source" | "_ingest_run" | "_row_hash" | "_reason" => {
+                    Arc::new(StringArray::from_iter_values(
+                        seqs.clone().map(|s| format!("r{s}")),
+                    ))
+                }
+                _ => new_null_array(f.data_type(), n),
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn background_parts_are_committed_in_order_and_uncommitted_ones_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path());
+        let catalog = Catalog::builtin().unwrap();
+        let schema = catalog.dataset("gongan", "vehicles").unwrap();
+        let mut staged = StagedRun::begin(&lake, "veh", schema, "run-1", "2021-06-30").unwrap();
+        let first = batch(&staged, Zone::Raw, 0..100);
+        staged.write_part_background(Zone::Raw, first).unwrap();
+        // A second background part waits for the first; a quarantine part is written at once.
+        let second = batch(&staged, Zone::Raw, 100..250);
+        staged.write_part_background(Zone::Raw, second).unwrap();
+        let bad = batch(&staged, Zone::Quarantine, 250..251);
+        staged.write_part(Zone::Quarantine, &bad).unwrap();
+        staged.checkpoint(Some(251), Vec::new()).unwrap();
+        assert_eq!(staged.committed_rows(), (250, 1));
+        // Written after the last checkpoint: never committed, so never published.
+        let late = batch(&staged, Zone::Raw, 251..300);
+        staged.write_part_background(Zone::Raw, late).unwrap();
+        let committed = staged.finalize().unwrap();
+        assert_eq!((committed.raw_rows, committed.quarantine_rows), (250, 1));
+        let parts = lake
+            .partitions(Zone::Raw, "gongan", "vehicles", &PartitionFilter::default())
+            .unwrap();
+        let files: Vec<(String, Option<i64>, Option<i64>)> = parts
+            .iter()
+            .flat_map(|p| p.manifest.parts.iter())
+            .map(|p| (p.file.clone(), p.min_seq, p.max_seq))
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                ("part-00000.parquet".to_owned(), Some(0), Some(99)),
+                ("part-00001.parquet".to_owned(), Some(100), Some(249)),
+            ]
+        );
     }
 }
