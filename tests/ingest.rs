@@ -1,21 +1,18 @@
 //! End-to-end tests of `hedui ingest` through the binary.
 //!
-//! The HTTP tests run against `FixtureApi` below: a **test fixture**, a minimal HTTP/1.1
-//! server on 127.0.0.1 implementing docs/department-api.md (records endpoint, JSON and
-//! GB18030 CSV pages, signed and bearer auth, deterministic fault injection), serving the
-//! committed sample city's extracts. It stands in for `hedui-simulator` until that crate
-//! exposes an in-process server.
+//! The HTTP tests run against the department simulator (`hedui-simulator`, what `hedui
+//! simulate` serves) in this test process on 127.0.0.1, serving the committed sample city's
+//! extracts with its seeded fault injection; the database tests against the local PostgreSQL
+//! and MariaDB when their addresses are set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hedui_lake::{Lake, PartitionFilter, Zone};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hedui_simulator::{FaultConfig, FaultKind, Simulator, SimulatorOptions};
 
 const SECRET: &str = "fixture-secret";
 
@@ -27,267 +24,88 @@ fn sample(rel: &str) -> PathBuf {
     repo().join("data-samples/city-3000/snapshot-1").join(rel)
 }
 
-#[derive(Debug, Clone, Default)]
-struct Faults {
-    /// Which fault, applied to every `every`-th request (1-based: requests 2, 2+every, …).
-    kind: Option<&'static str>,
-    every: u64,
-    slow_ms: u64,
-    /// Rename 姓名 → 名称 (JSON dataset).
-    drift: bool,
-    /// Delay every response (for the SIGKILL test).
-    delay_ms: u64,
+/// The simulator serving the sample city's 公安 population (JSON) and 人社 contributions
+/// (GB18030 CSV) on a loopback port, on a runtime of its own.
+struct Sim {
+    rt: tokio::runtime::Runtime,
+    sim: Simulator,
+    server: Option<hedui_simulator::ServerHandle>,
 }
 
-struct Dataset {
-    header: Vec<u8>, // CSV only: GB18030 header line (without _seq)
-    rows: Vec<Vec<u8>>,
-}
-
-struct FixtureApi {
-    json: Dataset,
-    csv: Dataset,
-    faults: Mutex<Faults>,
-    requests: AtomicU64,
-}
-
-impl FixtureApi {
-    fn load() -> Arc<FixtureApi> {
-        let jsonl = std::fs::read(sample("gongan/population.jsonl")).unwrap();
-        let json_rows: Vec<Vec<u8>> = jsonl
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect();
-        let csv = std::fs::read(sample("renshe/contributions.csv")).unwrap();
-        let mut lines = csv
-            .split(|b| *b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
-            .filter(|l| !l.is_empty());
-        let header = lines.next().unwrap();
-        Arc::new(FixtureApi {
-            json: Dataset {
-                header: Vec::new(),
-                rows: json_rows,
-            },
-            csv: Dataset {
-                header,
-                rows: lines.collect(),
-            },
-            faults: Mutex::new(Faults::default()),
-            requests: AtomicU64::new(0),
-        })
-    }
-
-    fn set(&self, f: Faults) {
-        *self.faults.lock().unwrap() = f;
-    }
-
-    /// Starts the server on an ephemeral loopback port in a background runtime.
-    fn start(self: &Arc<Self>) -> u16 {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let api = Arc::clone(self);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
-                loop {
-                    let Ok((sock, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let api = Arc::clone(&api);
-                    tokio::spawn(async move {
-                        let _ = api.serve(sock).await;
-                    });
-                }
-            });
+impl Sim {
+    fn start() -> Sim {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = SimulatorOptions {
+            secret: SECRET.to_owned(),
+            datasets: Some(vec![
+                "gongan/population".to_owned(),
+                "renshe/contributions".to_owned(),
+            ]),
+            ..SimulatorOptions::default()
+        };
+        let sim = Simulator::load(&repo().join("data-samples/city-3000"), options).unwrap();
+        let server = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sim.serve(listener).unwrap()
         });
-        rx.recv().unwrap()
+        Sim {
+            rt,
+            sim,
+            server: Some(server),
+        }
     }
 
-    async fn serve(&self, mut sock: tokio::net::TcpStream) -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let head = String::from_utf8_lossy(&buf).into_owned();
-        let mut lines = head.split("\r\n");
-        let target = lines
-            .next()
-            .unwrap_or("")
-            .split(' ')
-            .nth(1)
-            .unwrap_or("")
-            .to_owned();
-        let headers: Vec<(String, String)> = lines
-            .take_while(|l| !l.is_empty())
-            .filter_map(|l| {
-                l.split_once(':')
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            })
-            .collect();
-        let h = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let mut params: Vec<(String, String)> = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .filter_map(|p| p.split_once('=').map(|(a, b)| (a.to_owned(), b.to_owned())))
-            .collect();
-        params.sort();
-        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        let faults = self.faults.lock().unwrap().clone();
-        if faults.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
-        }
-        // Authentication.
-        let authorised = if path.contains("/renshe/") {
-            h("authorization").as_deref() == Some(&format!("Bearer {SECRET}"))
-        } else {
-            match (
-                h("x-app-key"),
-                h("x-timestamp"),
-                h("x-nonce"),
-                h("x-signature"),
-            ) {
-                (Some(k), Some(ts), Some(nonce), Some(sig)) => {
-                    let ts: i64 = ts.parse().unwrap_or(0);
-                    let canon = params
-                        .iter()
-                        .map(|(a, b)| format!("{a}={b}"))
-                        .collect::<Vec<_>>()
-                        .join("&");
-                    k == "hedui-gongan"
-                        && (chrono::Utc::now().timestamp() - ts).abs() <= 300
-                        && (8..=64).contains(&nonce.len())
-                        && sig
-                            == hedui_ingest::http::signature(
-                                SECRET, "GET", path, &canon, ts, &nonce,
-                            )
-                }
-                _ => false,
-            }
-        };
-        if !authorised {
-            return respond(
-                &mut sock,
-                401,
-                "application/json",
-                &[],
-                br#"{"code":401,"msg":"authentication failed"}"#,
-            )
-            .await;
-        }
-        let fault = if faults.every > 0 && n % faults.every == 2 % faults.every {
-            faults.kind
-        } else {
-            None
-        };
-        match fault {
-            Some("5xx") => {
-                return respond(
-                    &mut sock,
-                    503,
-                    "application/json",
-                    &[],
-                    br#"{"code":503,"msg":"busy"}"#,
-                )
-                .await;
-            }
-            Some("timeout") => {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                return Ok(());
-            }
-            Some("slow") => tokio::time::sleep(Duration::from_millis(faults.slow_ms)).await,
-            _ => {}
-        }
-        let mut since: i64 = param("since").and_then(|s| s.parse().ok()).unwrap_or(0);
-        let limit: usize = param("limit").and_then(|s| s.parse().ok()).unwrap_or(1000);
-        if fault == Some("duplicate") {
-            since = (since - 3).max(0);
-        }
-        let csv = param("format").as_deref() == Some("csv");
-        let data = if csv { &self.csv } else { &self.json };
-        let start = usize::try_from(since).unwrap_or(0).min(data.rows.len());
-        let end = (start + limit).min(data.rows.len());
-        let next = if end > start { end as i64 } else { since };
-        let more = end < data.rows.len();
-        let (ctype, body, extra): (&str, Vec<u8>, Vec<(String, String)>) = if csv {
-            let mut body = b"_seq,".to_vec();
-            body.extend_from_slice(&data.header);
-            body.extend_from_slice(b"\r\n");
-            for (i, r) in data.rows[start..end].iter().enumerate() {
-                body.extend_from_slice(format!("{},", start + i + 1).as_bytes());
-                body.extend_from_slice(r);
-                body.extend_from_slice(b"\r\n");
-            }
-            (
-                "text/csv; charset=gb18030",
-                body,
-                vec![
-                    ("X-Next-Since".into(), next.to_string()),
-                    ("X-Has-More".into(), more.to_string()),
-                ],
-            )
-        } else {
-            let mut body = br#"{"code":0,"msg":"ok","data":{"records":["#.to_vec();
-            for (i, r) in data.rows[start..end].iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                let mut line = String::from_utf8_lossy(r).into_owned();
-                if faults.drift {
-                    line = line.replace("\"姓名\"", "\"名称\"");
-                }
-                body.extend_from_slice(format!("{{\"_seq\":{},", start + i + 1).as_bytes());
-                body.extend_from_slice(&line.as_bytes()[1..]);
-            }
-            body.extend_from_slice(
-                format!(r#"],"next_since":{next},"has_more":{more}}}}}"#).as_bytes(),
-            );
-            ("application/json", body, Vec::new())
-        };
-        if fault == Some("truncate") {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            sock.write_all(head.as_bytes()).await?;
-            sock.write_all(&body[..body.len() / 2]).await?;
-            return sock.shutdown().await;
-        }
-        respond(&mut sock, 200, ctype, &extra, &body).await
+    fn port(&self) -> u16 {
+        self.server.as_ref().unwrap().local_addr().port()
+    }
+
+    /// Sets the fault injection (counters restart, so the draws are reproducible).
+    fn set(&self, faults: FaultConfig) {
+        self.sim.set_faults(faults).unwrap();
+    }
+
+    /// Faults of `kind` injected so far.
+    fn injected(&self, kind: FaultKind) -> u64 {
+        self.sim
+            .stats()
+            .faults
+            .get(kind.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Rows the simulator serves of `department/dataset`.
+    fn rows(&self, department: &str, dataset: &str) -> usize {
+        let all = self.rt.block_on(self.sim.datasets());
+        let d = all
+            .iter()
+            .find(|d| d.department == department && d.dataset == dataset)
+            .unwrap();
+        usize::try_from(d.rows).unwrap()
     }
 }
 
-async fn respond(
-    sock: &mut tokio::net::TcpStream,
-    status: u16,
-    ctype: &str,
-    extra: &[(String, String)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = self.rt.block_on(server.shutdown());
+        }
     }
-    head.push_str("\r\n");
-    sock.write_all(head.as_bytes()).await?;
-    sock.write_all(body).await?;
-    sock.shutdown().await
+}
+
+/// Faults of one kind at `rate` per request (seeded), held or delayed for `ms`.
+fn faults(kind: FaultKind, rate: f64, ms: u64) -> FaultConfig {
+    FaultConfig {
+        seed: 7,
+        rates: BTreeMap::from([(kind, rate)]),
+        slow_ms: ms,
+        timeout_ms: ms,
+        ..FaultConfig::none()
+    }
 }
 
 fn write_pipeline(dir: &Path, port: u16, extra_http: &str, files: &str) -> PathBuf {
@@ -411,16 +229,20 @@ fn run_manifest_reconciles(lake: &Path, stdout_json: &str) {
 
 #[test]
 fn http_json_and_csv_end_to_end_then_idempotent() {
-    let api = FixtureApi::load();
-    let port = api.start();
+    let sim = Sim::start();
+    let (people, contributions) = (
+        sim.rows("gongan", "population"),
+        sim.rows("renshe", "contributions"),
+    );
+    assert!(people > 1000 && contributions > 1000);
     let dir = tempfile::tempdir().unwrap();
-    let p = write_pipeline(dir.path(), port, "", "");
+    let p = write_pipeline(dir.path(), sim.port(), "", "");
     let lake = dir.path().join("data/lake");
     let (code, out, err) = hedui(&["ingest", "--pipeline", p.to_str().unwrap(), "--json"]);
     assert!(code == 0 || code == 1, "exit {code}: {err}");
     run_manifest_reconciles(&lake, &out);
-    assert_exact(&lake, "gongan", "population", api.json.rows.len());
-    assert_exact(&lake, "renshe", "contributions", api.csv.rows.len());
+    assert_exact(&lake, "gongan", "population", people);
+    assert_exact(&lake, "renshe", "contributions", contributions);
     // Typed columns: the population's updated_at is a timestamp, the contribution amount a float.
     let l = Lake::open(&lake);
     let parts = l
@@ -446,60 +268,64 @@ fn http_json_and_csv_end_to_end_then_idempotent() {
     assert_eq!(code, 0, "{err}");
     let m: hedui_lake::RunManifest = serde_json::from_str(&out).unwrap();
     assert!(m.sources.iter().all(|s| s.rows_read == 0), "{out}");
-    assert_exact(&lake, "gongan", "population", api.json.rows.len());
+    assert_exact(&lake, "gongan", "population", people);
 }
 
 #[test]
 fn each_http_fault_leaves_exactly_the_source_rows() {
-    let api = FixtureApi::load();
-    let port = api.start();
-    for (kind, every) in [
-        ("5xx", 3),
-        ("timeout", 5),
-        ("slow", 4),
-        ("truncate", 3),
-        ("duplicate", 2),
+    let sim = Sim::start();
+    let (people, contributions) = (
+        sim.rows("gongan", "population"),
+        sim.rows("renshe", "contributions"),
+    );
+    // Held 1.5 s: past the pipeline's 1 s timeout. Slow: 300 ms, within it.
+    for (kind, rate, ms) in [
+        (FaultKind::ServerError, 0.3, 0),
+        (FaultKind::Timeout, 0.15, 1500),
+        (FaultKind::Slow, 0.3, 300),
+        (FaultKind::Truncate, 0.3, 0),
+        (FaultKind::Duplicate, 0.4, 0),
     ] {
-        api.set(Faults {
-            kind: Some(kind),
-            every,
-            slow_ms: 300,
-            ..Faults::default()
-        });
+        sim.set(faults(kind, rate, ms));
+        let before = sim.injected(kind);
         let dir = tempfile::tempdir().unwrap();
-        let p = write_pipeline(dir.path(), port, "", "");
+        let p = write_pipeline(dir.path(), sim.port(), "", "");
         let lake = dir.path().join("data/lake");
         let (code, out, err) = hedui(&["ingest", "--pipeline", p.to_str().unwrap(), "--json"]);
-        assert!(code == 0 || code == 1, "{kind}: exit {code}: {err}");
+        let name = kind.as_str();
+        assert!(code == 0 || code == 1, "{name}: exit {code}: {err}");
+        assert!(sim.injected(kind) > before, "{name}: no fault was injected");
         run_manifest_reconciles(&lake, &out);
         let m: hedui_lake::RunManifest = serde_json::from_str(&out).unwrap();
         assert!(
             m.sources.iter().all(|s| s.status != "failed"),
-            "{kind}: {out}"
+            "{name}: {out}"
         );
-        if kind == "duplicate" {
-            assert!(
+        match kind {
+            FaultKind::Duplicate => assert!(
                 m.sources.iter().any(|s| s.duplicates_dropped > 0),
-                "{kind}: {out}"
-            );
-        } else if kind != "slow" {
-            assert!(m.sources.iter().any(|s| s.retries > 0), "{kind}: {out}");
+                "{name}: {out}"
+            ),
+            FaultKind::Slow => {}
+            _ => assert!(m.sources.iter().any(|s| s.retries > 0), "{name}: {out}"),
         }
-        assert_exact(&lake, "gongan", "population", api.json.rows.len());
-        assert_exact(&lake, "renshe", "contributions", api.csv.rows.len());
+        assert_exact(&lake, "gongan", "population", people);
+        assert_exact(&lake, "renshe", "contributions", contributions);
     }
 }
 
 #[test]
 fn schema_drift_fails_clearly_and_the_rerun_completes() {
-    let api = FixtureApi::load();
-    let port = api.start();
-    api.set(Faults {
-        drift: true,
-        ..Faults::default()
+    let sim = Sim::start();
+    sim.set(FaultConfig {
+        drift: vec![hedui_simulator::Drift {
+            dataset: "gongan/population".to_owned(),
+            rename: BTreeMap::from([("姓名".to_owned(), "名称".to_owned())]),
+        }],
+        ..FaultConfig::none()
     });
     let dir = tempfile::tempdir().unwrap();
-    let p = write_pipeline(dir.path(), port, "", "");
+    let p = write_pipeline(dir.path(), sim.port(), "", "");
     let lake = dir.path().join("data/lake");
     let (code, out, _) = hedui(&[
         "ingest",
@@ -514,7 +340,7 @@ fn schema_drift_fails_clearly_and_the_rerun_completes() {
         "{out}"
     );
     assert!(lake_seqs(&lake, "gongan", "population").is_empty());
-    api.set(Faults::default());
+    sim.set(FaultConfig::none());
     let (code, out, err) = hedui(&[
         "ingest",
         "--pipeline",
@@ -523,19 +349,22 @@ fn schema_drift_fails_clearly_and_the_rerun_completes() {
         "gongan_population",
     ]);
     assert!(code == 0 || code == 1, "{out} {err}");
-    assert_exact(&lake, "gongan", "population", api.json.rows.len());
+    assert_exact(
+        &lake,
+        "gongan",
+        "population",
+        sim.rows("gongan", "population"),
+    );
 }
 
 #[test]
 fn sigkill_mid_pull_then_rerun_loses_and_duplicates_nothing() {
-    let api = FixtureApi::load();
-    let port = api.start();
-    api.set(Faults {
-        delay_ms: 60,
-        ..Faults::default()
-    });
+    let sim = Sim::start();
+    let people = sim.rows("gongan", "population");
+    // Every response 60 ms late.
+    sim.set(faults(FaultKind::Slow, 1.0, 60));
     let dir = tempfile::tempdir().unwrap();
-    let p = write_pipeline(dir.path(), port, "", "");
+    let p = write_pipeline(dir.path(), sim.port(), "", "");
     let lake = dir.path().join("data/lake");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hedui"))
         .args([
@@ -550,16 +379,18 @@ fn sigkill_mid_pull_then_rerun_loses_and_duplicates_nothing() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // 12 pages of 250 at ≥ 60 ms each: kill after about half.
-    std::thread::sleep(Duration::from_millis(450));
+    // Pages of 250 at ≥ 60 ms each: kill after about half.
+    std::thread::sleep(Duration::from_millis(
+        60 * (people as u64).div_ceil(250) / 2 + 60,
+    ));
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
     let before = lake_seqs(&lake, "gongan", "population");
     assert!(
-        before.len() < api.json.rows.len(),
+        before.len() < people,
         "the kill came too late to test anything"
     );
-    api.set(Faults::default());
+    sim.set(FaultConfig::none());
     let (code, out, err) = hedui(&[
         "ingest",
         "--pipeline",
@@ -570,7 +401,127 @@ fn sigkill_mid_pull_then_rerun_loses_and_duplicates_nothing() {
     ]);
     assert!(code == 0 || code == 1, "{out} {err}");
     run_manifest_reconciles(&lake, &out);
-    assert_exact(&lake, "gongan", "population", api.json.rows.len());
+    assert_exact(&lake, "gongan", "population", people);
+}
+
+#[test]
+fn the_daemon_runs_sources_on_schedule_without_overlap_and_stops_on_sigterm() {
+    let sim = Sim::start();
+    let people = sim.rows("gongan", "population");
+    // Every response 150 ms late: a pull of the population (a dozen pages) outlasts its
+    // one-second schedule, so firings come while it runs.
+    sim.set(faults(FaultKind::Slow, 1.0, 150));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("drop")).unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+[pipeline]
+name = "daemon-test"
+data_dir = "data"
+timezone = "Asia/Shanghai"
+
+[[sources]]
+name = "gongan_population"
+department = "gongan"
+dataset = "population"
+kind = "http"
+schedule = "* * * * * *"
+checkpoint_secs = 0.2
+[sources.http]
+base_url = "http://127.0.0.1:{}/api/v1"
+auth = "signed"
+app_key = "hedui-gongan"
+secret_env = "FIXTURE_SECRET"
+format = "json"
+page_size = 250
+timeout_secs = 5
+
+[[sources]]
+name = "drop"
+department = "renshe"
+dataset = "contributions"
+kind = "file_drop"
+schedule = "* * * * * *"
+[sources.file_drop]
+dir = "drop"
+archive_dir = "archive"
+patterns = ["*.csv"]
+"#,
+            sim.port()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hedui"))
+        .args([
+            "daemon",
+            "--no-nightly",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+        ])
+        .env("FIXTURE_SECRET", SECRET)
+        .env("HEDUI_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let lake = dir.path().join("data/lake");
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("timed out waiting for {what}; daemon log:\n{log}");
+    };
+    // The first runs come at start-up (never run before: the missed-run policy), then every
+    // second.
+    wait_for("the population", &|| {
+        lake_seqs(&lake, "gongan", "population").len() == people
+    });
+    // A file dropped now is picked up by a scheduled run, then archived.
+    std::fs::copy(
+        sample("renshe/contributions.csv"),
+        dir.path().join("drop/contributions.csv"),
+    )
+    .unwrap();
+    wait_for("the dropped file", &|| {
+        !dir.path().join("drop/contributions.csv").exists()
+            && !lake_seqs(&lake, "renshe", "contributions").is_empty()
+    });
+    // SIGTERM: a clean stop, exit 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    for _ in 0..300 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exit = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let Some(exit) = exit else {
+        let _ = child.kill();
+        panic!("the daemon did not stop on SIGTERM; log:\n{log}");
+    };
+    assert!(exit.success(), "{exit:?}\n{log}");
+    assert!(log.contains("daemon started"), "{log}");
+    assert!(
+        log.contains("previous run still going: this scheduled run is skipped"),
+        "no overlapping firing was skipped:\n{log}"
+    );
+    assert!(log.contains("daemon stopped"), "{log}");
+    // Fired many times, never two at once: the lake holds each row once.
+    assert_exact(&lake, "gongan", "population", people);
 }
 
 fn drop_pipeline(dir: &Path, dept: &str, ds: &str, patterns: &str) -> (PathBuf, PathBuf) {
@@ -644,6 +595,100 @@ fn file_drops_of_every_format_are_ingested_once_then_archived() {
             n
         );
     }
+}
+
+#[test]
+fn a_large_file_streams_in_parts_and_one_bad_at_the_end_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    // Rows go to the lake 1,000 at a time, so the file is never held whole.
+    let p = write_pipeline(
+        dir.path(),
+        9,
+        "",
+        r#"
+[[sources]]
+name = "drop"
+department = "minzheng"
+dataset = "cases"
+kind = "file_drop"
+checkpoint_rows = 1000
+[sources.file_drop]
+dir = "drop"
+archive_dir = "archive"
+patterns = ["*.csv"]
+"#,
+    );
+    let header = "家庭编号,救助类别,城乡类别,区县代码,乡镇代码,村社区,户主姓名,户主身份证号,家庭人口,申报月收入,月保障金额,批准日期,分类,上次核对日期,下次核对日期,状态,授权书编号";
+    let rows = 12_000;
+    let mut text = format!("{header}\n");
+    for i in 0..rows {
+        text.push_str(&format!(
+            "DB{i:06},DB,2,421321,421321114,桃园村,徐子,421303198001010018,3,500.00,300.00,2021-01-05,A,2021-01-05,2022-01-05,1,SQ{i}\n"
+        ));
+    }
+    // Past the 1 MiB the encoding is detected on: a GBK line in a UTF-8 file, found only when
+    // the rows before it have gone to the lake.
+    assert!(text.len() > 1 << 20);
+    let mut bad = text.clone().into_bytes();
+    bad.extend_from_slice(b"DB9,DB,2,421321,421321114,\xce\xe4\xba\xba,X,421303198001010018,3,1,1,2021-01-05,A,,,1,SQ9\n");
+    std::fs::write(drop.join("a-bad-at-the-end.csv"), bad).unwrap();
+    // In the same run, after it: the same rows without the bad line.
+    std::fs::write(drop.join("b-good.csv"), text).unwrap();
+    let (code, m, err) = run_drop(&p);
+    assert!(code == 0 || code == 1, "{err}");
+    let s = &m.sources[0];
+    assert_eq!(s.files[0].status, "rejected", "{s:?}");
+    assert!(
+        s.files[0].reason.as_deref().unwrap_or("").contains("line"),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s.files[0].rows_read, s.files[0].rows_written),
+        (0, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.files[1].status, "ingested", "{s:?}");
+    // Nothing of the rejected file reached the lake, although parts of it had been written.
+    assert!(s.reconciles() && s.rows_read == rows, "{s:?}");
+    let lake = dir.path().join("data/lake");
+    assert_eq!(lake_seqs(&lake, "minzheng", "cases").len(), rows as usize);
+    let parts: usize = Lake::open(&lake)
+        .partitions(Zone::Raw, "minzheng", "cases", &PartitionFilter::default())
+        .unwrap()
+        .iter()
+        .map(|p| p.manifest.parts.len())
+        .sum();
+    assert!(
+        parts >= 10,
+        "{parts} parts: the file went to the lake in parts"
+    );
+    let on_disk = walk(&lake)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(
+        on_disk, parts,
+        "parts of the rejected file were left behind"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 fn quarantine_reasons(lake: &Path, dept: &str, ds: &str) -> Vec<String> {

@@ -119,68 +119,107 @@ pub(crate) enum Rejection {
     Unreadable(String),
     /// Its headers do not match the schema.
     Drift(String),
+    /// Writing its rows to the lake failed (not the file's fault: the run fails).
+    Lake(Error),
 }
 
-/// Reads one file into the sink. Nothing is pushed unless the whole file is readable and its
-/// headers match, so a rejected file leaves no rows behind.
+/// Rows read and handed to the sink at a time: what a file costs in memory, whatever its size.
+const CHUNK_ROWS: usize = 50_000;
+
+/// Reads one file into the sink, chunk by chunk (rows beyond the checkpoint size go to the
+/// lake as uncommitted parts as they come). A file that turns out unreadable or drifted
+/// part-way is rejected; the caller then drops what it handed over, so a rejected file leaves
+/// no rows behind.
 pub(crate) fn ingest_file(
     sink: &mut RowSink,
     path: &Path,
     record: &mut FileRecord,
 ) -> Result<(), Rejection> {
-    let table =
-        hedui_tabular::read_table(path, None).map_err(|e| Rejection::Unreadable(e.to_string()))?;
-    let mapping = sink
-        .plan()
-        .map_headers(&table.file_headers, &[])
-        .map_err(|d| Rejection::Drift(d.to_string()))?;
-    let width = sink.plan().width();
-    let mut notes: std::collections::BTreeMap<usize, Vec<String>> =
-        std::collections::BTreeMap::new();
-    let mut left_out = Vec::new();
-    for bad in &table.bad_rows {
-        match bad.row {
-            Some(i) => notes
-                .entry(i)
-                .or_default()
-                .push(format!("line {}: {}", bad.line, bad.reason)),
-            None => left_out.push(bad),
-        }
-    }
     let before = sink.counts;
-    let mut values: Vec<Option<&str>> = vec![None; width];
-    for r in 0..table.num_rows() {
-        values.iter_mut().for_each(|v| *v = None);
-        for (j, col) in mapping.iter().enumerate() {
-            if let (Some(c), Some(column)) = (col, table.source_column(j)) {
-                values[*c] = column.get(r);
+    let width = sink.plan().width();
+    let chunk = CHUNK_ROWS.min(sink.checkpoint_rows());
+    let mut mapping: Option<Vec<Option<usize>>> = None;
+    let mut failed: Option<Rejection> = None;
+    let (mut rows, mut bad) = (0usize, 0usize);
+    let mut encoding = None;
+    let mut push_chunk = |table: hedui_tabular::Table| {
+        if failed.is_some() {
+            return;
+        }
+        if mapping.is_none() {
+            match sink.plan().map_headers(&table.file_headers, &[]) {
+                Ok(m) => mapping = Some(m),
+                Err(d) => {
+                    failed = Some(Rejection::Drift(d.to_string()));
+                    return;
+                }
+            }
+            encoding = table.encoding;
+        }
+        let Some(mapping) = mapping.as_ref() else {
+            return;
+        };
+        rows += table.num_rows();
+        bad += table.bad_rows.len();
+        let mut notes: std::collections::BTreeMap<usize, Vec<String>> =
+            std::collections::BTreeMap::new();
+        let mut left_out = Vec::new();
+        for b in &table.bad_rows {
+            match b.row {
+                Some(i) => notes
+                    .entry(i)
+                    .or_default()
+                    .push(format!("line {}: {}", b.line, b.reason)),
+                None => left_out.push(b),
             }
         }
-        let seq = i64::try_from(table.row_numbers[r]).unwrap_or(i64::MAX);
-        match notes.get(&r) {
-            Some(n) => sink.push_quarantine(seq, &values, &n.join("; ")),
-            None => sink.push(seq, &values),
-        }
-    }
-    for bad in left_out {
-        values.iter_mut().for_each(|v| *v = None);
-        for (j, field) in bad.fields.iter().enumerate() {
-            if let Some(Some(c)) = mapping.get(j) {
-                values[*c] = Some(field.as_str()).filter(|s| !s.is_empty());
+        let mut values: Vec<Option<&str>> = vec![None; width];
+        for r in 0..table.num_rows() {
+            values.iter_mut().for_each(|v| *v = None);
+            for (j, col) in mapping.iter().enumerate() {
+                if let (Some(c), Some(column)) = (col, table.source_column(j)) {
+                    values[*c] = column.get(r);
+                }
+            }
+            let seq = i64::try_from(table.row_numbers[r]).unwrap_or(i64::MAX);
+            match notes.get(&r) {
+                Some(n) => sink.push_quarantine(seq, &values, &n.join("; ")),
+                None => sink.push(seq, &values),
             }
         }
-        let seq = i64::try_from(bad.line).unwrap_or(i64::MAX);
-        sink.push_quarantine(seq, &values, &format!("line {}: {}", bad.line, bad.reason));
+        for b in left_out {
+            values.iter_mut().for_each(|v| *v = None);
+            for (j, field) in b.fields.iter().enumerate() {
+                if let Some(Some(c)) = mapping.get(j) {
+                    values[*c] = Some(field.as_str()).filter(|s| !s.is_empty());
+                }
+            }
+            let seq = i64::try_from(b.line).unwrap_or(i64::MAX);
+            sink.push_quarantine(seq, &values, &format!("line {}: {}", b.line, b.reason));
+        }
+        if let Err(e) = sink.spill() {
+            failed = Some(Rejection::Lake(e));
+        }
+    };
+    let read = hedui_tabular::read_table_chunked(
+        path,
+        &hedui_tabular::ReadOptions::default(),
+        chunk,
+        &mut push_chunk,
+    );
+    if let Some(f) = failed {
+        return Err(f);
     }
+    read.map_err(|e| Rejection::Unreadable(e.to_string()))?;
     let after = sink.counts;
     record.rows_read = after.read - before.read;
     record.rows_written = after.written - before.written;
     record.rows_quarantined = after.quarantined - before.quarantined;
     let mut note = Vec::new();
-    if let Some(enc) = table.encoding {
+    if let Some(enc) = encoding {
         note.push(format!("encoding {enc}"));
     }
-    if table.num_rows() == 0 && table.bad_rows.is_empty() {
+    if rows == 0 && bad == 0 {
         note.push("header only: no data rows".to_owned());
     }
     if !note.is_empty() {

@@ -505,7 +505,11 @@ fn json_page(
     source: &str,
     dataset: &str,
 ) -> Result<(), Error> {
-    let page: Page<'_> = serde_json::from_slice(body)
+    // The body is validated as UTF-8 once, in one pass, so that the parser need not check
+    // each string of it again.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| protocol(source, format!("page is not UTF-8 JSON: {e}")))?;
+    let page: Page<'_> = serde_json::from_str(text)
         .map_err(|e| protocol(source, format!("page is not the agreed JSON: {e}")))?;
     if page.code != 0 {
         return Err(protocol(
@@ -767,8 +771,11 @@ fn pull_files(
                 }
             }
             Err(rejection) => {
-                sink.discard_uncommitted(before);
+                if let Err(e) = sink.discard_uncommitted(before) {
+                    return (sink, files, Err(e));
+                }
                 let reason = match rejection {
+                    Rejection::Lake(e) => return (sink, files, Err(e)),
                     Rejection::Unreadable(r) => r,
                     Rejection::Drift(d) => {
                         let msg = format!("schema drift in file {name}: {d}");

@@ -146,6 +146,11 @@ impl RowSink {
         }
     }
 
+    /// Rows buffered before they go to the lake.
+    pub fn checkpoint_rows(&self) -> usize {
+        self.checkpoint_rows
+    }
+
     pub fn plan(&self) -> &DatasetPlan {
         &self.plan
     }
@@ -308,9 +313,21 @@ impl RowSink {
         Ok(())
     }
 
-    /// Drops buffered, uncommitted rows (a file that turned out unreadable half-way) and
-    /// resets the counts to what is committed.
-    pub fn discard_uncommitted(&mut self, committed: Counts) {
+    /// Hands the buffered rows to the lake as uncommitted parts once they reach the
+    /// checkpoint size, so that the buffers stay bounded while a long delivery (a large file)
+    /// is read; they are committed with the delivery, or dropped by
+    /// [`discard_uncommitted`](Self::discard_uncommitted).
+    pub fn spill(&mut self) -> Result<(), Error> {
+        if self.raw_rows + self.quar_rows >= self.checkpoint_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Drops buffered and spilled, uncommitted rows (a file that turned out unreadable
+    /// half-way) and resets the counts to what is committed.
+    pub fn discard_uncommitted(&mut self, committed: Counts) -> Result<(), Error> {
+        self.staged.discard_pending()?;
         for b in &mut self.raw {
             let _ = b.finish();
         }
@@ -324,6 +341,7 @@ impl RowSink {
         self.raw_rows = 0;
         self.quar_rows = 0;
         self.counts = committed;
+        Ok(())
     }
 
     /// Publishes what is committed (buffered rows not committed are dropped: they were never

@@ -346,6 +346,32 @@ impl StagedRun {
         write_json(&self.dir.join(JOURNAL), &self.journal)
     }
 
+    /// Drops the parts written since the last checkpoint (waiting for one in flight) and
+    /// deletes their files: what a caller handed over of a delivery that turned out unusable
+    /// half-way.
+    pub fn discard_pending(&mut self) -> Result<(), Error> {
+        let inflight = self.inflight.take();
+        let mut files: Vec<(Zone, String)> = self
+            .pending
+            .drain(..)
+            .map(|(zone, part)| (zone, part.file))
+            .collect();
+        if let Some(f) = inflight {
+            // Its outcome does not matter: the file goes either way.
+            let _ = f.writer.join();
+            files.push((f.zone, f.file));
+        }
+        for (zone, file) in files {
+            let path = self.dir.join(zone.dir_name()).join(file);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Rows committed so far (raw, quarantine).
     pub fn committed_rows(&self) -> (u64, u64) {
         (

@@ -62,7 +62,14 @@ fn arrow_error(path: &Path, e: ArrowError) -> Error {
 }
 
 /// Reads a Parquet file.
-pub(crate) fn read(path: &Path, want: Want<'_>) -> Result<Parsed, Error> {
+/// Reads a Parquet file. With `emit`, every `chunk` rows are handed to it as they fill (batch
+/// by batch, so memory is bounded by the chunk); the rows after the last full chunk are
+/// returned.
+pub(crate) fn read(
+    path: &Path,
+    want: Want<'_>,
+    mut emit: Option<crate::Emit<'_, Parsed>>,
+) -> Result<Parsed, Error> {
     let file = File::open(path).map_err(|e| Error::read(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
@@ -98,11 +105,16 @@ pub(crate) fn read(path: &Path, want: Want<'_>) -> Result<Parsed, Error> {
         .iter()
         .map(|source| projection.iter().position(|p| p == source).unwrap_or(0))
         .collect();
-    let mut columns: Vec<TextColumn> = projection
-        .iter()
-        .map(|_| TextColumn::with_capacity(total_rows, 0))
-        .collect();
-    let mut rows = 0usize;
+    let capacity = emit.as_ref().map_or(total_rows, |(chunk, _)| *chunk);
+    let fresh = || -> Vec<TextColumn> {
+        projection
+            .iter()
+            .map(|_| TextColumn::with_capacity(capacity, 0))
+            .collect()
+    };
+    let mut columns = fresh();
+    // Rows handed over in chunks, and rows held.
+    let (mut emitted, mut rows) = (0usize, 0usize);
     for batch in reader {
         let batch = batch.map_err(|e| arrow_error(path, e))?;
         for (k, array) in batch.columns().iter().enumerate() {
@@ -110,6 +122,18 @@ pub(crate) fn read(path: &Path, want: Want<'_>) -> Result<Parsed, Error> {
             append_text(array.as_ref(), &mut columns[slot]).map_err(|e| arrow_error(path, e))?;
         }
         rows += batch.num_rows();
+        if let Some((chunk, f)) = emit.as_mut()
+            && rows >= *chunk
+        {
+            f(Parsed {
+                headers: headers.clone(),
+                columns: std::mem::replace(&mut columns, fresh()),
+                row_numbers: (emitted as u64 + 1..=(emitted + rows) as u64).collect(),
+                bad_rows: Vec::new(),
+            });
+            emitted += rows;
+            rows = 0;
+        }
     }
     for c in &mut columns {
         c.shrink_to_fit();
@@ -117,7 +141,7 @@ pub(crate) fn read(path: &Path, want: Want<'_>) -> Result<Parsed, Error> {
     Ok(Parsed {
         headers,
         columns,
-        row_numbers: (1..=rows as u64).collect(),
+        row_numbers: (emitted as u64 + 1..=(emitted + rows) as u64).collect(),
         bad_rows: Vec::new(),
     })
 }

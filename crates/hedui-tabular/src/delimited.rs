@@ -32,12 +32,15 @@ pub(crate) struct Parsed {
 }
 
 /// Reads a delimited text file. `delimiter` forces the delimiter (`.tsv`, or the caller's
-/// choice); `encoding_label` forces the encoding.
+/// choice); `encoding_label` forces the encoding. With `emit`, every `chunk` rows read so far
+/// are handed to it as they fill (the file is decoded incrementally, so memory is bounded by
+/// the chunk); the rows after the last full chunk are returned.
 pub(crate) fn read(
     path: &Path,
     encoding_label: Option<&str>,
     delimiter: Option<u8>,
     want: Want<'_>,
+    mut emit: Option<crate::Emit<'_, Parsed>>,
 ) -> Result<Parsed, Error> {
     let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
     let mut sample = Vec::with_capacity(SAMPLE_BYTES.max(CHUNK_BYTES));
@@ -87,11 +90,11 @@ pub(crate) fn read(
             break header_cells(record.iter());
         }
     };
-    let encoding = encoding.name();
+    let encoding_name = encoding.name();
     let projection = match want {
         Want::Headers => {
             return Ok(Parsed {
-                encoding,
+                encoding: encoding_name,
                 delimiter,
                 headers,
                 columns: Vec::new(),
@@ -140,12 +143,27 @@ pub(crate) fn read(
             column.push(record.get(source));
         }
         row_numbers.push(line);
+        if let Some((chunk, f)) = emit.as_mut()
+            && row_numbers.len() >= *chunk
+        {
+            f(Parsed {
+                encoding: encoding_name,
+                delimiter,
+                headers: headers.clone(),
+                columns: std::mem::replace(
+                    &mut columns,
+                    projection.iter().map(|_| TextColumn::new()).collect(),
+                ),
+                row_numbers: std::mem::take(&mut row_numbers),
+                bad_rows: std::mem::take(&mut bad_rows),
+            });
+        }
     }
     for c in &mut columns {
         c.shrink_to_fit();
     }
     Ok(Parsed {
-        encoding,
+        encoding: encoding_name,
         delimiter,
         headers,
         columns,

@@ -440,7 +440,130 @@ pub fn read_table_with(
     read(path.as_ref(), Want::Columns(columns), options)
 }
 
+/// Reads a whole file in chunks of at most `chunk_rows` data rows, handing each to `f` in file
+/// order as a [`Table`] of every column: rows keep their numbers in the file, and a
+/// [`BadRow::row`] indexes its chunk. `f` is called at least once (with no rows for a
+/// header-only file). CSV and Parquet are read incrementally, so memory is bounded by the
+/// chunk, not the file; an XLSX sheet (at most 1,048,576 rows) is read whole, then handed over
+/// in chunks.
+///
+/// # Errors
+///
+/// As [`read_table`]. An error further down the file (a malformed byte sequence in a CSV)
+/// comes after the chunks before it were handed over: a caller that must not keep part of a
+/// file undoes what it did with them.
+pub fn read_table_chunked(
+    path: impl AsRef<Path>,
+    options: &ReadOptions,
+    chunk_rows: usize,
+    f: &mut dyn FnMut(Table),
+) -> Result<(), Error> {
+    let chunk_rows = chunk_rows.max(1);
+    let rest = read_emitting(
+        path.as_ref(),
+        Want::Columns(None),
+        options,
+        Some((chunk_rows, &mut *f)),
+    )?;
+    for t in split_rows(rest, chunk_rows) {
+        f(t);
+    }
+    Ok(())
+}
+
+/// `t` cut into tables of at most `chunk` rows (one table, possibly empty, at least).
+fn split_rows(t: Table, chunk: usize) -> Vec<Table> {
+    let n = t.num_rows();
+    if n <= chunk {
+        return vec![t];
+    }
+    let mut left_out: Vec<BadRow> = Vec::new();
+    let mut notes: Vec<BadRow> = Vec::new();
+    for b in t.bad_rows.iter().cloned() {
+        if b.row.is_some() {
+            notes.push(b);
+        } else {
+            left_out.push(b);
+        }
+    }
+    (0..n)
+        .step_by(chunk)
+        .enumerate()
+        .map(|(k, start)| {
+            let end = (start + chunk).min(n);
+            let columns = t
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut out = TextColumn::with_capacity(end - start, 0);
+                    for r in start..end {
+                        out.push(c.get(r));
+                    }
+                    out
+                })
+                .collect();
+            let mut bad_rows: Vec<BadRow> = notes
+                .iter()
+                .filter(|b| b.row.is_some_and(|r| (start..end).contains(&r)))
+                .map(|b| BadRow {
+                    row: b.row.map(|r| r - start),
+                    ..b.clone()
+                })
+                .collect();
+            if k == 0 {
+                bad_rows.extend(left_out.iter().cloned());
+            }
+            Table {
+                columns,
+                row_numbers: t.row_numbers[start..end].to_vec(),
+                bad_rows,
+                ..t.without_rows()
+            }
+        })
+        .collect()
+}
+
+impl Table {
+    /// The table's description (format, encoding, headers …) with no rows.
+    fn without_rows(&self) -> Table {
+        Table {
+            path: self.path.clone(),
+            format: self.format,
+            encoding: self.encoding,
+            delimiter: self.delimiter,
+            sheet: self.sheet.clone(),
+            file_headers: self.file_headers.clone(),
+            headers: self.headers.clone(),
+            source_columns: self.source_columns.clone(),
+            columns: Vec::new(),
+            row_numbers: Vec::new(),
+            bad_rows: Vec::new(),
+        }
+    }
+}
+
+/// `t` with every file column materialised in file order.
+fn all_columns(mut t: Table) -> Table {
+    t.source_columns = (0..t.file_headers.len()).collect();
+    t.headers = t.file_headers.clone();
+    t
+}
+
+/// A chunk size and what receives each full chunk.
+pub(crate) type Emit<'a, T> = (usize, &'a mut dyn FnMut(T));
+
 fn read(path: &Path, want: Want<'_>, options: &ReadOptions) -> Result<Table, Error> {
+    read_emitting(path, want, options, None)
+}
+
+/// [`read`], handing full chunks of rows to `emit` as they are read (CSV and Parquet) and
+/// returning the rest.
+fn read_emitting(
+    path: &Path,
+    want: Want<'_>,
+    options: &ReadOptions,
+    mut emit: Option<Emit<'_, Table>>,
+) -> Result<Table, Error> {
     let format = FileFormat::from_path(path)?;
     check_file(path)?;
     let mut table = Table {
@@ -463,7 +586,28 @@ fn read(path: &Path, want: Want<'_>, options: &ReadOptions) -> Result<Table, Err
     match format {
         FileFormat::Csv => {
             let delimiter = options.delimiter.or_else(|| is_tsv(path).then_some(b'\t'));
-            let p = delimited::read(path, options.encoding.as_deref(), delimiter, want)?;
+            let chunk = emit.as_ref().map(|(n, _)| *n);
+            let template = table.without_rows();
+            let mut hand_over = |p: delimited::Parsed| {
+                if let Some((_, f)) = emit.as_mut() {
+                    f(all_columns(Table {
+                        encoding: Some(p.encoding),
+                        delimiter: Some(p.delimiter),
+                        file_headers: p.headers,
+                        columns: p.columns,
+                        row_numbers: p.row_numbers,
+                        bad_rows: p.bad_rows,
+                        ..template.without_rows()
+                    }));
+                }
+            };
+            let p = delimited::read(
+                path,
+                options.encoding.as_deref(),
+                delimiter,
+                want,
+                chunk.map(|n| (n, &mut hand_over as &mut dyn FnMut(delimited::Parsed))),
+            )?;
             table.encoding = Some(p.encoding);
             table.delimiter = Some(p.delimiter);
             table.file_headers = p.headers;
@@ -480,7 +624,24 @@ fn read(path: &Path, want: Want<'_>, options: &ReadOptions) -> Result<Table, Err
             table.bad_rows = p.bad_rows;
         }
         FileFormat::Parquet => {
-            let p = columnar::read(path, want)?;
+            let chunk = emit.as_ref().map(|(n, _)| *n);
+            let template = table.without_rows();
+            let mut hand_over = |p: columnar::Parsed| {
+                if let Some((_, f)) = emit.as_mut() {
+                    f(all_columns(Table {
+                        file_headers: p.headers,
+                        columns: p.columns,
+                        row_numbers: p.row_numbers,
+                        bad_rows: p.bad_rows,
+                        ..template.without_rows()
+                    }));
+                }
+            };
+            let p = columnar::read(
+                path,
+                want,
+                chunk.map(|n| (n, &mut hand_over as &mut dyn FnMut(columnar::Parsed))),
+            )?;
             table.file_headers = p.headers;
             table.columns = p.columns;
             table.row_numbers = p.row_numbers;
