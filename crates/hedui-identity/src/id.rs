@@ -193,6 +193,13 @@ pub struct IdNumber {
     pub gender: Option<Gender>,
     /// The issuing region.
     pub region: Option<IssuingRegion>,
+    /// For an 18-digit number a spreadsheet turned into a float shown in scientific notation
+    /// (`4.213032001102985E+17`): the leading digits that survived, when they reach past the
+    /// birth date (14 or more). The number itself stays unusable, but the region and, when
+    /// they form a real date, the birth date ([`birth_date`](Self::birth_date)) are taken from
+    /// them: evidence for matching the record to a person by other fields.
+    #[serde(default)]
+    pub known_prefix: Option<String>,
     /// Everything found on the way.
     pub issues: Vec<IdIssue>,
 }
@@ -224,9 +231,18 @@ pub fn parse_id_with(raw: &str, ctx: &IdContext) -> IdNumber {
         birth_date: None,
         gender: None,
         region: None,
+        known_prefix: None,
         issues: Vec::new(),
     };
     let Some(chars) = clean(raw, &mut out.issues) else {
+        if out.issues.contains(&IdIssue::ScientificNotation)
+            && let Some(prefix) = scientific_prefix(&text::nfkc(raw))
+        {
+            out.birth_date = birth_date_of(prefix.as_bytes())
+                .filter(|d| d.year() >= 1850 && ctx.as_of.is_none_or(|t| *d <= t));
+            out.region = Some(issuing_region(&prefix[..6]));
+            out.known_prefix = Some(prefix);
+        }
         return out;
     };
     let id18 = match chars.len() {
@@ -378,6 +394,31 @@ fn clean(raw: &str, issues: &mut Vec<IdIssue>) -> Option<Vec<u8>> {
         return None;
     }
     Some(out)
+}
+
+/// The leading digits of an 18-digit number written in scientific notation, when 14 or more
+/// survive (region and birth date): `4.213032001102985E+17` → `4213032001102985`.
+fn scientific_prefix(s: &str) -> Option<String> {
+    let s = text::trim_blanks(s);
+    let s = s
+        .strip_prefix('\'')
+        .or_else(|| s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')))
+        .unwrap_or(s);
+    let pos = s.find(['e', 'E'])?;
+    let (mantissa, exponent) = (&s[..pos], &s[pos + 1..]);
+    let exponent: i32 = exponent
+        .strip_prefix('+')
+        .unwrap_or(exponent)
+        .parse()
+        .ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int = int.trim_start_matches('0');
+    // One non-zero digit before the point: the number has `exponent + 1` digits.
+    if int.len() != 1 || exponent != 17 {
+        return None;
+    }
+    let digits: String = int.chars().chain(frac.chars()).take(18).collect();
+    (digits.len() >= 14 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
 }
 
 /// `4.21303E+17`, `4.21303e17`, `421303E+12` …
@@ -645,6 +686,32 @@ mod tests {
             assert!(id.issues.contains(&issue), "{raw:?}: {:?}", id.issues);
             assert_eq!(id.original, raw);
         }
+    }
+
+    #[test]
+    fn scientific_notation_keeps_the_birth_date_of_its_surviving_digits() {
+        let ctx = IdContext {
+            as_of: NaiveDate::from_ymd_opt(2021, 9, 30),
+            ..IdContext::default()
+        };
+        let id = parse_id_with("4.213032001102985E+17", &ctx);
+        assert!(!id.is_valid() && id.normalized.is_none());
+        assert!(id.issues.contains(&IdIssue::ScientificNotation));
+        assert_eq!(id.known_prefix.as_deref(), Some("4213032001102985"));
+        assert_eq!(id.birth_date, NaiveDate::from_ymd_opt(2001, 10, 29));
+        assert_eq!(id.region.as_ref().map(|r| r.code.as_str()), Some("421303"));
+        // Six digits: nothing past the region survives, so nothing is taken.
+        let short = parse_id_with("4.21303E+17", &ctx);
+        assert_eq!((short.known_prefix, short.birth_date), (None, None));
+        // Not an 18-digit number, or a date that is no date.
+        assert_eq!(
+            parse_id_with("4.213032001102985E+16", &ctx).known_prefix,
+            None
+        );
+        assert_eq!(
+            parse_id_with("4.213032001132985E+17", &ctx).birth_date,
+            None
+        );
     }
 
     #[test]

@@ -425,6 +425,10 @@ fn per_record(r: RecordRef<'_>, stated_dob: Option<NaiveDate>, ctx: &DateContext
             } else {
                 out.id_quality = IdQuality::Invalid;
             }
+        } else if id.known_prefix.is_some() {
+            // A number a spreadsheet put in scientific notation: unusable as a number, but its
+            // surviving digits still carry the birth date.
+            id_dob = id.birth_date;
         }
     }
     out.dob = stated_dob.or(id_dob).map_or(NO_DATE, days);
