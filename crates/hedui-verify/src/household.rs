@@ -42,12 +42,31 @@ fn scope_of(r: &RegisterFact) -> Option<String> {
     register_scope(r.household_no.as_deref()?, r.region_code.as_deref())
 }
 
-/// Generations below the 户主 that a 与户主关系 code (as normalised by the code table) says.
+/// Generations below the 户主 that a 与户主关系 value says: a code of GB/T 4761 (02 户主;
+/// 20–29 sons and 30–39 daughters; 40–49 grandchildren) or of the shipped abridged table
+/// (61 孙子, 62 孙女 — in the full standard 61/62 are grandparents, whom the age test keeps
+/// out), or a label the code table did not know (长子, 养女, 外孙女 …).
 fn generation(relation: Option<&str>) -> Option<u8> {
-    match relation? {
-        "02" => Some(0),
-        "20" | "30" => Some(1),
-        "61" | "62" => Some(2),
+    let r = relation?.trim();
+    if r.len() == 2 && r.bytes().all(|b| b.is_ascii_digit()) {
+        return match r.as_bytes()[0] {
+            _ if r == "02" => Some(0),
+            b'2' | b'3' => Some(1),
+            b'4' => Some(2),
+            _ if r == "61" || r == "62" => Some(2),
+            _ => None,
+        };
+    }
+    if r == "户主" {
+        return Some(0);
+    }
+    let child = r.ends_with('子') || r.ends_with('女') || r.ends_with("女儿");
+    let not_descendant = ["妻", "侄", "甥", "兄", "弟", "姐", "妹", "媳", "婿", "孙媳"]
+        .iter()
+        .any(|x| r.contains(x));
+    match (child && !not_descendant, r.contains('孙')) {
+        (true, true) => Some(2),
+        (true, false) => Some(1),
         _ => None,
     }
 }
@@ -162,4 +181,45 @@ pub fn listed_birth(case: &Case, date: NaiveDate) -> bool {
     case.members
         .iter()
         .any(|m| !m.from_register && m.birth_date == Some(date))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relations_to_the_head_give_generations() {
+        for (r, g) in [
+            ("02", Some(0)),
+            ("户主", Some(0)),
+            ("20", Some(1)),
+            ("22", Some(1)),
+            ("31", Some(1)),
+            ("41", Some(2)),
+            ("61", Some(2)),
+            ("长子", Some(1)),
+            ("养女", Some(1)),
+            ("女儿", Some(1)),
+            ("外孙女", Some(2)),
+            ("10", None),
+            ("70", None),
+            ("妻子", None),
+            ("侄子", None),
+            ("儿媳", None),
+            ("父亲", None),
+        ] {
+            assert_eq!(generation(Some(r)), g, "{r}");
+        }
+        assert_eq!(generation(None), None);
+    }
+
+    #[test]
+    fn the_scope_is_the_household_number_in_its_county() {
+        assert_eq!(
+            register_scope(" 381101960344 ", Some("421381101127")),
+            Some("421381/381101960344".to_owned())
+        );
+        assert_eq!(register_scope("H1", None), Some("/H1".to_owned()));
+        assert_eq!(register_scope("  ", Some("421381101127")), None);
+    }
 }
