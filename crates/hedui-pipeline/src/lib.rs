@@ -8,11 +8,13 @@
 //!
 //! Main types: [`run::RunState`], [`run::RunLock`], [`report::ReportData`].
 
+pub mod current;
 pub mod export;
 pub mod link;
 pub mod nightly;
 pub mod report;
 pub mod run;
+pub mod state;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

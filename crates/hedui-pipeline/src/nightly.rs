@@ -25,12 +25,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::link::{LinkOptions, LinkOutcome, LinkState, link_stage};
+use crate::link::{LinkOptions, LinkOutcome, link_stage};
 use crate::report::{DatasetQuality, ReportData, render};
 use crate::run::{
     RunDirs, RunLock, RunState, Stage, StageCounters, new_run_id, peak_rss_mib, write_atomic,
     write_replace,
 };
+use crate::state::LinkState;
 use crate::verify::check_input;
 
 /// The pipeline file's sections for the stages after ingestion (`[linkage]`, `[verify]`,

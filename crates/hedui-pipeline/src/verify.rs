@@ -15,7 +15,7 @@ use hedui_verify::input::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Error;
-use crate::link::{CurrentRows, RoleKeys, read_current_by_id, read_current_by_values, roles};
+use crate::current::{CurrentRows, RoleKeys, read_current_by_id, read_current_by_values, roles};
 
 /// The roster tables verification reads.
 pub const ROSTER_DATASETS: &[(&str, &str)] = &[
