@@ -237,7 +237,8 @@ pub struct Records {
     /// Standardised former name.
     pub former_name: Vec<u32>,
     /// Birth date as days since 1970-01-01 ([`NO_DATE`] when missing). Taken from the record,
-    /// or derived from a *valid* ID number when the record has none.
+    /// or, when the record has none, from a *valid* ID number or from the surviving digits of
+    /// one a spreadsheet put in scientific notation.
     pub dob: Vec<i32>,
     /// 1 male, 2 female, 0 missing (derived from a valid ID number when not stated).
     pub gender: Vec<u8>,
