@@ -734,6 +734,27 @@ fn rule_evidence(keys: &[String], case: &Case, facts: &Facts, codes: &Codes) -> 
     out
 }
 
+/// A DYN-NEWBORN candidate: one event per birth date in a household, whichever source (a
+/// birth certificate naming a member, a register entry) shows it.
+fn newborn(
+    member_id: &str,
+    born: NaiveDate,
+    source: &crate::facts::SourceRef,
+    values: Vec<(String, String)>,
+    reason_zh: String,
+) -> Candidate {
+    Candidate {
+        key: format!("BIRTH|{born}"),
+        flag_type: "DYN-NEWBORN",
+        member_id: Some(member_id.to_owned()),
+        date: Some((born, false)),
+        dated: true,
+        anchor: vec![source.key()],
+        evidence: vec![evidence(source, member_id, Some(born), values, false)],
+        reason_zh,
+    }
+}
+
 /// Every candidate event of a case on `as_of`.
 fn case_candidates(
     case: &Case,
@@ -1106,22 +1127,13 @@ fn case_candidates(
             if born > as_of || born <= as_of - Duration::days(365) || listed_birth(case, born) {
                 continue;
             }
-            out.push(Candidate {
-                key: format!("BIRTH|{born}"),
-                flag_type: "DYN-NEWBORN",
-                member_id: Some(m.member_id.clone()),
-                date: Some((born, false)),
-                dated: true,
-                anchor: vec![b.source.key()],
-                evidence: vec![evidence(
-                    &b.source,
-                    &m.member_id,
-                    Some(born),
-                    vec![("新生儿出生日期".to_owned(), born.to_string())],
-                    false,
-                )],
-                reason_zh: format!("成员{who}于{born}生育子女，家庭新增成员，需增员复核并补签授权"),
-            });
+            out.push(newborn(
+                &m.member_id,
+                born,
+                &b.source,
+                vec![("新生儿出生日期".to_owned(), born.to_string())],
+                format!("成员{who}于{born}生育子女，家庭新增成员，需增员复核并补签授权"),
+            ));
         }
     }
     // A child in the register under one year old whom the roster does not list: the same
@@ -1138,25 +1150,16 @@ fn case_candidates(
         if born > as_of || born <= as_of - Duration::days(365) {
             continue;
         }
-        out.push(Candidate {
-            key: format!("BIRTH|{born}"),
-            flag_type: "DYN-NEWBORN",
-            member_id: Some(m.member_id.clone()),
-            date: Some((born, false)),
-            dated: true,
-            anchor: vec![r.source.key()],
-            evidence: vec![evidence(
-                &r.source,
-                &m.member_id,
-                Some(born),
-                register_values(r, codes),
-                false,
-            )],
-            reason_zh: format!(
+        out.push(newborn(
+            &m.member_id,
+            born,
+            &r.source,
+            register_values(r, codes),
+            format!(
                 "户籍登记新生儿{}（{born}出生）与救助家庭成员同户，未列入救助名单，需增员复核并补签授权",
                 mask_name(&m.name)
             ),
-        });
+        ));
     }
     out.extend(props.into_values());
     // A birth certificate names both parents, and a register entry may stand for the same
