@@ -160,13 +160,17 @@ ignored = "by ingestion"
     path
 }
 
-fn hedui(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hedui"))
-        .args(args)
+/// `hedui args` with the simulator's secret and `HEDUI_LOG=log`.
+fn hedui_command(args: &[&str], log: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hedui"));
+    c.args(args)
         .env("FIXTURE_SECRET", SECRET)
-        .env("HEDUI_LOG", "warn")
-        .output()
-        .unwrap();
+        .env("HEDUI_LOG", log);
+    c
+}
+
+fn hedui(args: &[&str]) -> (i32, String, String) {
+    let out = hedui_command(args, "warn").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -366,19 +370,19 @@ fn sigkill_mid_pull_then_rerun_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let p = write_pipeline(dir.path(), sim.port(), "", "");
     let lake = dir.path().join("data/lake");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hedui"))
-        .args([
+    let mut child = hedui_command(
+        &[
             "ingest",
             "--pipeline",
             p.to_str().unwrap(),
             "--source",
             "gongan_population",
-        ])
-        .env("FIXTURE_SECRET", SECRET)
-        .env("HEDUI_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        "warn",
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     // Pages of 250 at ≥ 60 ms each: kill after about half.
     std::thread::sleep(Duration::from_millis(
         60 * (people as u64).div_ceil(250) / 2 + 60,
@@ -455,19 +459,19 @@ patterns = ["*.csv"]
     )
     .unwrap();
     let log_path = dir.path().join("daemon.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hedui"))
-        .args([
+    let mut child = hedui_command(
+        &[
             "daemon",
             "--no-nightly",
             "--pipeline",
             pipeline.to_str().unwrap(),
-        ])
-        .env("FIXTURE_SECRET", SECRET)
-        .env("HEDUI_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+        ],
+        "info",
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(&log_path).unwrap())
+    .spawn()
+    .unwrap();
     let lake = dir.path().join("data/lake");
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         for _ in 0..600 {

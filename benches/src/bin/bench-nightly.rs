@@ -229,33 +229,28 @@ fn changed_night(a: &Args, hedui: &Path) -> Result<Changed> {
     w.finish()?;
     let as_of = last.as_of.succ_opt().context("the next day")?;
     let t = Instant::now();
-    let status = Command::new(hedui)
-        .args(["ingest", "--source", "zhujian_property", "--pipeline"])
-        .arg(&pipeline)
-        .env("HEDUI_LOG", log_level())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running hedui ingest")?;
-    if !matches!(status.code(), Some(0 | 1)) {
-        bail!("hedui ingest failed: {status}");
-    }
+    let step = |args: &[&str]| -> Result<()> {
+        let status = Command::new(hedui)
+            .args(args)
+            .arg(&pipeline)
+            .env("HEDUI_LOG", log_level())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("running hedui {}", args[0]))?;
+        if !matches!(status.code(), Some(0 | 1)) {
+            bail!("hedui {} failed: {status}", args[0]);
+        }
+        Ok(())
+    };
+    step(&["ingest", "--source", "zhujian_property", "--pipeline"])?;
     let ingest_seconds = t.elapsed().as_secs_f64();
-    let status = Command::new(hedui)
-        .args([
-            "run",
-            "--skip-ingest",
-            "--as-of",
-            &as_of.to_string(),
-            "--pipeline",
-        ])
-        .arg(&pipeline)
-        .env("HEDUI_LOG", log_level())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running hedui run")?;
-    if !matches!(status.code(), Some(0 | 1)) {
-        bail!("hedui run failed: {status}");
-    }
+    step(&[
+        "run",
+        "--skip-ingest",
+        "--as-of",
+        &as_of.to_string(),
+        "--pipeline",
+    ])?;
     Ok(Changed {
         rows,
         lake_records,

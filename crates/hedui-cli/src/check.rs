@@ -24,7 +24,7 @@ use hedui_model::{Catalog, DatasetSchema};
 use hedui_tabular::TextColumn;
 use hedui_verify::entry::{EntryReport, entry_report};
 use hedui_verify::facts::build_facts;
-use hedui_verify::household::register_scope;
+use hedui_verify::household::ScopeBuf;
 use hedui_verify::input::{CheckInput, PersonLink, RecordLink, SourceRecord, SourceTable};
 use hedui_verify::periodic::{PeriodicOptions, PeriodicOutput, Snapshot, run_periodic_on};
 use hedui_verify::report::{render_html, render_xlsx};
@@ -644,22 +644,27 @@ pub fn load_snapshot(
     }
     // The persons on the roster and everyone in their 户 of the register (a co-living
     // household may hold minors the roster does not list: hedui_verify::household).
-    let scope_of = |r: usize| {
-        let get = |c: &str| spine.table.col(c).and_then(|c| spine.table.get(c, r));
-        register_scope(get("household_no")?, get("region_code"))
-    };
+    let cols = (
+        spine.table.col("household_no"),
+        spine.table.col("region_code"),
+    );
+    let mut buf = ScopeBuf::default();
+    let on_roster: Vec<bool> = (0..spine.table.rows)
+        .map(|r| relevant.contains(&spine.key(r)))
+        .collect();
     let scopes: BTreeSet<String> = (0..spine.table.rows)
-        .filter(|&r| relevant.contains(&spine.key(r)))
-        .filter_map(scope_of)
+        .filter(|&r| on_roster[r])
+        .filter_map(|r| row_scope(&mut buf, &spine.table, cols, r).map(str::to_owned))
         .collect();
     let relevant_rows: Vec<bool> = (0..spine.table.rows)
         .map(|r| {
-            relevant.contains(&spine.key(r)) || scope_of(r).is_some_and(|s| scopes.contains(&s))
+            on_roster[r]
+                || row_scope(&mut buf, &spine.table, cols, r).is_some_and(|s| scopes.contains(s))
         })
         .collect();
     relevant.extend(
         (0..spine.table.rows)
-            .filter(|&r| relevant_rows[r])
+            .filter(|&r| relevant_rows[r] && !on_roster[r])
             .map(|r| spine.key(r)),
     );
     let mut pending: Vec<Pending> = Vec::new();
@@ -800,6 +805,17 @@ pub fn load_snapshot(
     }
     times.mark("select-records");
     Ok((input, report))
+}
+
+/// The 户 of register row `r` (`cols`: its 户号 and region-code columns).
+fn row_scope<'b>(
+    buf: &'b mut ScopeBuf,
+    table: &RawTable,
+    cols: (Option<usize>, Option<usize>),
+    r: usize,
+) -> Option<&'b str> {
+    let get = |c: Option<usize>| c.and_then(|c| table.get(c, r));
+    buf.scope(get(cols.0)?, get(cols.1))
 }
 
 /// The ID-number pass of [`link_records`] over one column of a table, in parallel chunks:

@@ -352,11 +352,7 @@ fn clean(raw: &str, issues: &mut Vec<IdIssue>) -> Option<Vec<u8>> {
         issues.push(IdIssue::Missing);
         return None;
     }
-    // Spreadsheet quoting: ="421…" or a leading apostrophe.
-    if let Some(inner) = s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
-        s = inner;
-        issues.push(IdIssue::SpreadsheetQuoted);
-    } else if let Some(inner) = s.strip_prefix('\'').or_else(|| s.strip_prefix('`')) {
+    if let Some(inner) = unquote(s) {
         s = inner;
         issues.push(IdIssue::SpreadsheetQuoted);
     }
@@ -396,14 +392,18 @@ fn clean(raw: &str, issues: &mut Vec<IdIssue>) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The text inside spreadsheet quoting (`="421…"`, or a leading `'` or `` ` ``), if quoted.
+fn unquote(s: &str) -> Option<&str> {
+    s.strip_prefix("=\"")
+        .and_then(|r| r.strip_suffix('"'))
+        .or_else(|| s.strip_prefix('\'').or_else(|| s.strip_prefix('`')))
+}
+
 /// The leading digits of an 18-digit number written in scientific notation, when 14 or more
 /// survive (region and birth date): `4.213032001102985E+17` → `4213032001102985`.
 fn scientific_prefix(s: &str) -> Option<String> {
     let s = text::trim_blanks(s);
-    let s = s
-        .strip_prefix('\'')
-        .or_else(|| s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')))
-        .unwrap_or(s);
+    let s = unquote(s).unwrap_or(s);
     let pos = s.find(['e', 'E'])?;
     let (mantissa, exponent) = (&s[..pos], &s[pos + 1..]);
     let exponent: i32 = exponent

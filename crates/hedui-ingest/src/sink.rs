@@ -307,7 +307,6 @@ impl RowSink {
     pub fn commit(&mut self, watermark: Option<i64>, files: Vec<FileRecord>) -> Result<(), Error> {
         self.flush()?;
         let w = watermark.or(self.handed_over.take().flatten());
-        self.handed_over = None;
         self.staged.checkpoint(w, files)?;
         self.last_commit = Instant::now();
         Ok(())

@@ -302,6 +302,14 @@ impl StagedRun {
         Ok(Some((file, path)))
     }
 
+    /// Waits for the part in flight, if any, without keeping it (its outcome does not matter:
+    /// it is being dropped); returns its zone and file.
+    fn drop_inflight(&mut self) -> Option<(Zone, String)> {
+        let f = self.inflight.take()?;
+        let _ = f.writer.join();
+        Some((f.zone, f.file))
+    }
+
     /// Waits for the part in flight, if any, and adds it to the pending parts.
     fn settle(&mut self) -> Result<(), Error> {
         let Some(f) = self.inflight.take() else {
@@ -350,17 +358,12 @@ impl StagedRun {
     /// deletes their files: what a caller handed over of a delivery that turned out unusable
     /// half-way.
     pub fn discard_pending(&mut self) -> Result<(), Error> {
-        let inflight = self.inflight.take();
         let mut files: Vec<(Zone, String)> = self
             .pending
             .drain(..)
             .map(|(zone, part)| (zone, part.file))
             .collect();
-        if let Some(f) = inflight {
-            // Its outcome does not matter: the file goes either way.
-            let _ = f.writer.join();
-            files.push((f.zone, f.file));
-        }
+        files.extend(self.drop_inflight());
         for (zone, file) in files {
             let path = self.dir.join(zone.dir_name()).join(file);
             match std::fs::remove_file(&path) {
@@ -385,17 +388,13 @@ impl StagedRun {
     pub fn finalize(mut self) -> Result<Committed, Error> {
         // An uncommitted part still in flight is discarded with the rest; its writer must not
         // be writing into the directory being published.
-        if let Some(f) = self.inflight.take() {
-            let _ = f.writer.join();
-        }
+        self.drop_inflight();
         finalize_dir(&self.lake, &self.dir, false)
     }
 
     /// Discards everything staged (nothing reaches the lake).
     pub fn abandon(mut self) -> Result<(), Error> {
-        if let Some(f) = self.inflight.take() {
-            let _ = f.writer.join();
-        }
+        self.drop_inflight();
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
     }
 }

@@ -8,7 +8,7 @@ use hedui_lake::Lake;
 use hedui_linkage::index::{IndexEntry, LinkKind, PersonIndex, person_key};
 use hedui_model::flag::MatchKind;
 use hedui_model::{Catalog, DatasetSchema};
-use hedui_verify::household::register_scope;
+use hedui_verify::household::ScopeBuf;
 use hedui_verify::input::{
     CheckInput, FACT_DATASETS, PersonLink, RecordLink, SourceRecord, SourceTable,
 };
@@ -83,17 +83,20 @@ pub fn check_input(
         found
     };
     const SCOPE: [&str; 2] = ["household_no", "region_code"];
-    let scope = |v: &[Option<&str>]| v[0].and_then(|no| register_scope(no, v[1]));
+    let buf = RefCell::new(ScopeBuf::default());
     let scopes: RefCell<FxHashSet<String>> = RefCell::default();
     read_current_by_values(lake, "gongan", "population", &[], &SCOPE, &|id, v| {
-        if person_of(id).is_some_and(|p| persons.contains(&p))
-            && let Some(s) = scope(v)
+        if let Some(no) = v[0]
+            && person_of(id).is_some_and(|p| persons.contains(&p))
+            && let Some(s) = buf.borrow_mut().scope(no, v[1])
         {
-            scopes.borrow_mut().insert(s);
+            scopes.borrow_mut().insert(s.to_owned());
         }
         false
     })?;
     let scopes = scopes.into_inner();
+    // Every roster person's entry with a 户号 is in one of those 户: the index is consulted
+    // only for the entries of those 户 and the few without a 户号.
     let household_persons: RefCell<Vec<u64>> = RefCell::default();
     let mut register = read_current_by_values(
         lake,
@@ -102,14 +105,20 @@ pub fn check_input(
         &column_names(pop),
         &SCOPE,
         &|id, v| {
-            let Some(p) = person_of(id) else {
-                return false;
+            let in_scope = v[0].map(|no| {
+                buf.borrow_mut()
+                    .scope(no, v[1])
+                    .is_some_and(|s| scopes.contains(s))
+            });
+            let kept = match in_scope {
+                Some(false) => None,
+                Some(true) => person_of(id),
+                None => person_of(id).filter(|p| persons.contains(p)),
             };
-            let kept = persons.contains(&p) || scope(v).is_some_and(|s| scopes.contains(&s));
-            if kept {
+            if let Some(p) = kept {
                 household_persons.borrow_mut().push(p);
             }
-            kept
+            kept.is_some()
         },
     )?;
     persons.extend(household_persons.into_inner());

@@ -26,15 +26,32 @@ use crate::roster::{Case, Member, Roster};
 /// The 户 a register entry belongs to: the 户号 scoped by the county of its 户籍地区划代码
 /// (a 户号 is unique only within its issuing office, DOMAIN.md §4.4). `None` without a 户号.
 pub fn register_scope(household_no: &str, region_code: Option<&str>) -> Option<String> {
-    let no = household_no.trim();
-    if no.is_empty() {
-        return None;
+    ScopeBuf::default()
+        .scope(household_no, region_code)
+        .map(str::to_owned)
+}
+
+/// [`register_scope`] written into one reused buffer: for checks over every row of a register.
+#[derive(Debug, Default)]
+pub struct ScopeBuf(String);
+
+impl ScopeBuf {
+    /// The scope of (`household_no`, `region_code`), valid until the next call.
+    pub fn scope(&mut self, household_no: &str, region_code: Option<&str>) -> Option<&str> {
+        let no = household_no.trim();
+        if no.is_empty() {
+            return None;
+        }
+        let county = region_code
+            .map(str::trim)
+            .filter(|r| r.len() >= 6 && r.is_char_boundary(6))
+            .map_or("", |r| &r[..6]);
+        self.0.clear();
+        self.0.push_str(county);
+        self.0.push('/');
+        self.0.push_str(no);
+        Some(&self.0)
     }
-    let county = region_code
-        .map(str::trim)
-        .filter(|r| r.len() >= 6 && r.is_char_boundary(6))
-        .map_or("", |r| &r[..6]);
-    Some(format!("{county}/{no}"))
 }
 
 /// The scope of a register fact.
