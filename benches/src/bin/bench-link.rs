@@ -453,18 +453,38 @@ fn main() -> Result<()> {
     };
     let links_path = args.work.join("links.parquet");
     let report_path = args.work.join("hedui-report.json");
-    let (wall, peak) = run_measured(
-        Command::new(&hedui)
-            .args(["link", "--left"])
+    let link_cmd = |cache: Option<&Path>, out: &Path| {
+        let mut c = Command::new(&hedui);
+        c.args(["link", "--left"])
             .arg(&lp)
             .arg("--right")
             .arg(&rp)
             .arg("--out")
-            .arg(&links_path)
+            .arg(out)
             .arg("--report")
             .arg(&report_path)
-            .stdout(std::process::Stdio::null()),
-    )?;
+            .stdout(std::process::Stdio::null());
+        if let Some(dir) = cache {
+            c.arg("--prepared-cache").arg(dir);
+        }
+        c
+    };
+    // Later runs against the same register: the first with a prepared-records cache
+    // standardises the register and saves it, the next reads it back. Both must give exactly
+    // the links of the plain run.
+    let cache_dir = args.work.join("prepared-cache");
+    if cache_dir.exists() {
+        std::fs::remove_dir_all(&cache_dir)?;
+    }
+    let cached_links = args.work.join("links-cached.parquet");
+    let (first_wall, first_peak) = run_measured(&mut link_cmd(Some(&cache_dir), &cached_links))?;
+    let (warm_wall, warm_peak) = run_measured(&mut link_cmd(Some(&cache_dir), &cached_links))?;
+    let warm_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path)?)?;
+    let (wall, peak) = run_measured(&mut link_cmd(None, &links_path))?;
+    if std::fs::read(&links_path)? != std::fs::read(&cached_links)? {
+        bail!("the links read through the prepared-records cache differ from the plain run's");
+    }
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path)?)?;
     let candidates = report["candidates"].as_u64().unwrap_or(0);
     let links_table = read_table(&links_path, None)?;
@@ -512,6 +532,30 @@ fn main() -> Result<()> {
     for (tag, (n, found, r)) in &acc.recall_by_corruption {
         println!("    recall {tag:<22} {found:>7}/{n:<7} {r:.4}");
     }
+    println!(
+        "hedui, register standardised and saved (--prepared-cache, first run): {:.1} s {:.0} MiB; \
+         saved register read back (later runs): {:.1} s {:.0} MiB (read {:.2} s, train {:.2} s, predict {:.2} s); same links",
+        first_wall.as_secs_f64(),
+        first_peak,
+        warm_wall.as_secs_f64(),
+        warm_peak,
+        warm_report["stage_seconds"]["read_and_prepare"]
+            .as_f64()
+            .unwrap_or(0.0),
+        warm_report["stage_seconds"]["train"]
+            .as_f64()
+            .unwrap_or(0.0),
+        warm_report["stage_seconds"]["predict"]
+            .as_f64()
+            .unwrap_or(0.0),
+    );
+    results["hedui"]["prepared_cache"] = serde_json::json!({
+        "first_run_wall_seconds": first_wall.as_secs_f64(),
+        "first_run_peak_rss_mib": first_peak,
+        "warm_wall_seconds": warm_wall.as_secs_f64(),
+        "warm_peak_rss_mib": warm_peak,
+        "warm_stage_seconds": warm_report["stage_seconds"],
+    });
 
     if args.splink {
         let mut strings = Interner::new();
@@ -539,22 +583,32 @@ fn main() -> Result<()> {
                 .arg("--threshold")
                 .arg(report["threshold"].as_f64().unwrap_or(0.5).to_string())
                 // The same u sample size as hedui (TrainSettings::default), for a fair comparison.
-                .args(["--u-max-pairs", "2000000"])
+                .args(["--u-max-pairs", "1000000"])
                 .stdout(std::process::Stdio::null()),
         )?;
         let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_json)?)?;
+        // The script's own scoring against the truth is bench bookkeeping, not linkage (hedui's
+        // is done outside its timed run): it is taken off Splink's time.
+        let s_eval = s["timings_s"]["evaluate"].as_f64().unwrap_or(0.0);
+        let s_link = swall.as_secs_f64() - s_eval;
         println!(
-            "splink: {:>8.1} s  {:>8.0} MiB  P {}  R {}  F1 {}",
+            "splink: {:>8.1} s  {:>8.0} MiB  P {}  R {}  F1 {}  ({:.1} s without its scoring step)",
             swall.as_secs_f64(),
             speak,
             s["precision"],
             s["recall"],
-            s["f1"]
+            s["f1"],
+            s_link
         );
         println!(
-            "ratio:  hedui is {:.1}× faster, uses {:.2}× Splink's peak memory",
-            swall.as_secs_f64() / wall.as_secs_f64(),
+            "ratio:  from the raw files, hedui is {:.1}× faster than Splink (handed standardised input), uses {:.2}× its peak memory",
+            s_link / wall.as_secs_f64(),
             peak / speak.max(1.0)
+        );
+        println!(
+            "ratio:  with the register's standardised records saved, hedui is {:.1}× faster, uses {:.2}× its peak memory",
+            s_link / warm_wall.as_secs_f64(),
+            warm_peak / speak.max(1.0)
         );
         // The engines alone: hedui's training and prediction against Splink's, without reading
         // and standardising (which Splink, handed hedui-standardised input, does not do).
@@ -563,16 +617,18 @@ fn main() -> Result<()> {
         let splink_core = s["timings_s"]["training"].as_f64().unwrap_or(0.0)
             + s["timings_s"]["predict"].as_f64().unwrap_or(0.0);
         println!(
-            "engine: hedui train+predict {hedui_core:.2} s, Splink training+predict {splink_core:.2} s ({:.1}×); hedui read {:.2} s + standardise {:.2} s",
+            "engine: hedui train+predict {hedui_core:.2} s, Splink training+predict {splink_core:.2} s ({:.1}×); hedui read and standardise {:.2} s",
             splink_core / hedui_core.max(1e-9),
-            core("read"),
-            core("prepare")
+            core("read_and_prepare"),
         );
         results["engine_speedup"] = serde_json::json!(splink_core / hedui_core.max(1e-9));
         results["hedui"]["stage_seconds"] = report["stage_seconds"].clone();
         results["splink"] = serde_json::json!({"wall_seconds": swall.as_secs_f64(), "peak_rss_mib": speak, "metrics": s});
-        results["speedup"] = serde_json::json!(swall.as_secs_f64() / wall.as_secs_f64());
+        results["splink"]["wall_seconds_without_scoring"] = serde_json::json!(s_link);
+        results["speedup"] = serde_json::json!(s_link / wall.as_secs_f64());
         results["memory_ratio"] = serde_json::json!(peak / speak.max(1.0));
+        results["speedup_prepared_cache"] = serde_json::json!(s_link / warm_wall.as_secs_f64());
+        results["memory_ratio_prepared_cache"] = serde_json::json!(warm_peak / speak.max(1.0));
     }
     if let Some(p) = &args.json {
         std::fs::write(p, serde_json::to_string_pretty(&results)?)?;

@@ -5,12 +5,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use hedui_linkage::comparison::ComparisonKind;
-use hedui_linkage::job::{JobOptions, JobOutput, Stage, run_observed};
+use hedui_linkage::job::{JobOptions, JobOutput, Stage, run_prepared};
 use hedui_linkage::model::Model;
-use hedui_linkage::record::RecordRef;
+use hedui_linkage::prepared;
+use hedui_linkage::record::{
+    Interner, PrepareCache, RecordField, RecordRef, Records, prepare_cached,
+};
 use hedui_linkage::train::TrainSettings;
 use hedui_tabular::{
-    ColumnType, Field, TableWriter, Value, parse_mapping, read_headers, read_table, recognise,
+    ColumnType, Field, ReadOptions, TableWriter, Value, parse_mapping, read_columns_chunked,
+    read_headers, recognise,
 };
 
 use crate::summary::peak_rss_mib;
@@ -58,6 +62,12 @@ pub struct LinkArgs {
     /// Right file. The same file as --left deduplicates it (each unordered pair once).
     #[arg(long)]
     pub right: PathBuf,
+    /// Keep the standardised records of --right (the file linked against again and again, such
+    /// as the population register) in this directory, and reuse them while the file, its
+    /// column mapping and this hedui binary are unchanged. The saved records hold personal
+    /// data: the directory is created readable by its owner only.
+    #[arg(long, value_name = "DIR")]
+    pub prepared_cache: Option<PathBuf>,
     /// Output links (.parquet, or .csv by extension).
     #[arg(long)]
     pub out: PathBuf,
@@ -86,29 +96,49 @@ pub struct DedupeArgs {
 #[error("{0}")]
 pub struct InputProblem(pub String);
 
-/// An input file's identity columns, read once and handed to the engine by reference: no
-/// per-record copies of millions of strings.
-struct FileRecords {
-    table: hedui_tabular::Table,
+/// Rows per chunk when a file is read and standardised chunk by chunk.
+const CHUNK_ROWS: usize = 1 << 17;
+
+/// One chunk of an input file, handed to the standardiser by reference.
+struct ChunkRecords<'a> {
+    table: &'a hedui_tabular::Table,
     /// Index into `table.columns` of each field, in [`Field::ALL`] order.
-    columns: [Option<usize>; 8],
+    columns: &'a [Option<usize>; 8],
     /// Row numbers as text, when the file has no record-id column.
     row_ids: Vec<String>,
-    /// Rows that could not be read.
-    bad_rows: usize,
 }
 
-impl hedui_linkage::record::RecordSource for FileRecords {
+impl ChunkRecords<'_> {
+    /// Field `k` (in [`Field::ALL`] order) of row `i`.
+    fn cell(&self, i: usize, k: usize) -> Option<&str> {
+        self.columns[k]
+            .and_then(|c| self.table.columns.get(c))
+            .and_then(|c| c.get(i))
+    }
+}
+
+impl hedui_linkage::record::RecordSource for ChunkRecords<'_> {
     fn len(&self) -> usize {
         self.table.num_rows()
     }
 
+    fn field(&self, i: usize, f: RecordField) -> Option<&str> {
+        match f {
+            RecordField::RecordId => self
+                .cell(i, 0)
+                .or_else(|| self.row_ids.get(i).map(String::as_str)),
+            RecordField::Name => self.cell(i, 1),
+            RecordField::FormerName => self.cell(i, 2),
+            RecordField::IdNumber => self.cell(i, 3),
+            RecordField::BirthDate => self.cell(i, 4),
+            RecordField::Gender => self.cell(i, 5),
+            RecordField::Address => self.cell(i, 6),
+            RecordField::Phone => self.cell(i, 7),
+        }
+    }
+
     fn get(&self, i: usize) -> RecordRef<'_> {
-        let v = |k: usize| {
-            self.columns[k]
-                .and_then(|c| self.table.columns.get(c))
-                .and_then(|c| c.get(i))
-        };
+        let v = |k: usize| self.cell(i, k);
         RecordRef {
             record_id: v(0)
                 .or_else(|| self.row_ids.get(i).map(String::as_str))
@@ -124,8 +154,24 @@ impl hedui_linkage::record::RecordSource for FileRecords {
     }
 }
 
-/// Reads one input file.
-fn load(path: &Path, common: &CommonArgs) -> Result<FileRecords> {
+/// One input file, standardised.
+struct Loaded {
+    records: Records,
+    /// Rows that could not be read.
+    bad_rows: usize,
+}
+
+/// Reads one input file and standardises its records into `strings`.
+///
+/// Only the identity columns are read, a chunk at a time, and each chunk is standardised as
+/// soon as it is read while the next one is being read on another thread: the raw text of a
+/// 2-million-row register is never in memory all at once.
+fn load(
+    path: &Path,
+    common: &CommonArgs,
+    strings: &mut Interner,
+    cache: &mut PrepareCache,
+) -> Result<Loaded> {
     let overrides: Vec<(Field, String)> = common
         .map
         .iter()
@@ -135,45 +181,176 @@ fn load(path: &Path, common: &CommonArgs) -> Result<FileRecords> {
     let map = recognise(path, &headers, &overrides, common.id_column.as_deref())
         .map_err(|e| InputProblem(e.to_string()))?;
     let wanted = map.columns();
-    let table = read_table(path, Some(&wanted)).map_err(|e| InputProblem(e.to_string()))?;
-    if table.num_rows() == 0 {
+    let columns = Field::ALL.map(|f| {
+        map.get(f)
+            .and_then(|src| wanted.iter().position(|w| *w == src))
+    });
+    let mut records = Records::default();
+    let mut bad_rows = 0usize;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<hedui_tabular::Table>(1);
+    let read = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let tx = tx;
+            read_columns_chunked(
+                path,
+                Some(&wanted),
+                &ReadOptions::default(),
+                CHUNK_ROWS,
+                &mut |t| {
+                    // The receiver only stops early when this thread's result is an error.
+                    let _ = tx.send(t);
+                },
+            )
+        });
+        for table in rx {
+            for bad in &table.bad_rows {
+                if bad_rows < 5 {
+                    tracing::warn!(file = %path.display(), line = bad.line, reason = %bad.reason, "row not read");
+                }
+                bad_rows += 1;
+            }
+            let row_ids = if columns[0].is_none() {
+                table.row_numbers.iter().map(u64::to_string).collect()
+            } else {
+                Vec::new()
+            };
+            let chunk = ChunkRecords {
+                table: &table,
+                columns: &columns,
+                row_ids,
+            };
+            records.append(prepare_cached(&chunk, strings, None, cache));
+        }
+        reader.join()
+    });
+    match read {
+        Ok(r) => r.map_err(|e| InputProblem(e.to_string()))?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+    if bad_rows > 5 {
+        tracing::warn!(file = %path.display(), rows = bad_rows, "rows not read in all");
+    }
+    if records.is_empty() {
         return Err(InputProblem(format!(
             "{}: the file has a header but no rows",
             path.display()
         ))
         .into());
     }
-    for bad in table.bad_rows.iter().take(5) {
-        tracing::warn!(file = %path.display(), line = bad.line, reason = %bad.reason, "row not read");
-    }
-    if table.bad_rows.len() > 5 {
-        tracing::warn!(file = %path.display(), rows = table.bad_rows.len(), "rows not read in all");
-    }
-    let columns = Field::ALL.map(|f| {
-        map.get(f)
-            .and_then(|src| wanted.iter().position(|w| *w == src))
-    });
-    let row_ids = if columns[0].is_none() {
-        (0..table.num_rows())
-            .map(|i| {
-                table
-                    .row_numbers
-                    .get(i)
-                    .map_or(i as u64 + 1, |r| *r)
-                    .to_string()
-            })
-            .collect()
-    } else {
-        Vec::new()
+    tracing::info!(target: "audit", action = "read_personal_data", purpose = "ad-hoc linkage", file = %path.display(), rows = records.len(), "personal data read");
+    Ok(Loaded { records, bad_rows })
+}
+
+/// What saved standardised records must have been prepared from: the file (path, size,
+/// modification time), its column mapping, and this hedui binary (a rebuilt standardiser
+/// standardises differently).
+fn prepared_key(path: &Path, common: &CommonArgs) -> Result<String> {
+    let stamp = |p: &Path| -> Result<String> {
+        let m = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok(format!("{}:{}", m.len(), mtime))
     };
-    tracing::info!(target: "audit", action = "read_personal_data", purpose = "ad-hoc linkage", file = %path.display(), rows = table.num_rows(), "personal data read");
-    let bad_rows = table.bad_rows.len();
-    Ok(FileRecords {
-        table,
-        columns,
-        row_ids,
-        bad_rows,
-    })
+    let file = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let exe = std::env::current_exe().context("locating the hedui binary")?;
+    Ok(format!(
+        "file={} stamp={} map={:?} id_column={:?} hedui={} binary={}",
+        file.display(),
+        stamp(path)?,
+        common.map,
+        common.id_column,
+        env!("CARGO_PKG_VERSION"),
+        stamp(&exe)?
+    ))
+}
+
+/// Reads `path` through the prepared cache in `dir`: the saved standardised records when they
+/// were prepared from this very file, else the file, standardised and saved for next time.
+/// Either way the records come back rebased onto `strings`, exactly as [`load`] would have
+/// standardised them into it.
+fn load_through_cache(
+    path: &Path,
+    common: &CommonArgs,
+    dir: &Path,
+    strings: &mut Interner,
+) -> Result<Records> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let key = prepared_key(path, common)?;
+    // One entry per input file and mapping; the full key inside it is checked on reading.
+    let file = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let slot = BuildHasherDefault::<DefaultHasher>::default().hash_one((
+        file.to_string_lossy(),
+        &common.map,
+        &common.id_column,
+    ));
+    let entry = dir.join(format!("{slot:016x}.prepared"));
+    if let Ok(f) = std::fs::File::open(&entry) {
+        let size = f.metadata().map_or(0, |m| m.len());
+        match prepared::read_prepared(std::io::BufReader::with_capacity(1 << 20, f), &key, size) {
+            Ok((mut records, own)) => {
+                tracing::info!(target: "audit", action = "read_personal_data", purpose = "ad-hoc linkage", file = %entry.display(), source = %path.display(), rows = records.len(), "prepared records read");
+                prepared::rebase(&mut records, &own, strings);
+                return Ok(records);
+            }
+            Err(e) => {
+                tracing::info!(file = %entry.display(), reason = %e, "prepared records not reused");
+            }
+        }
+    }
+    let mut own = Interner::new();
+    let mut records = load(path, common, &mut own, &mut PrepareCache::default())?.records;
+    match save_prepared(dir, &entry, &key, &records, &own) {
+        Ok(()) => {
+            tracing::info!(target: "audit", action = "write_personal_data", purpose = "ad-hoc linkage: prepared-records cache", file = %entry.display(), source = %path.display(), rows = records.len(), "prepared records saved");
+        }
+        // The cache only saves time: a full disk or a read-only directory is not this job's
+        // failure.
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %format!("{e:#}"), "prepared records not saved")
+        }
+    }
+    prepared::rebase(&mut records, &own, strings);
+    Ok(records)
+}
+
+/// Writes one cache entry atomically (a temporary file renamed over it), owner-only.
+fn save_prepared(
+    dir: &Path,
+    entry: &Path,
+    key: &str,
+    records: &Records,
+    strings: &Interner,
+) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let written = prepared::write_prepared(&mut w, key, records, strings)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(w.flush()?))
+        .and_then(|()| {
+            std::fs::rename(&tmp, entry)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), entry.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn options(common: &CommonArgs) -> Result<JobOptions> {
@@ -291,11 +468,20 @@ impl StageClock {
 
     fn run(
         &mut self,
-        left: &FileRecords,
-        right: Option<&FileRecords>,
+        left: Records,
+        right: Option<Records>,
+        strings: Interner,
         opts: &JobOptions,
     ) -> JobOutput {
-        run_observed(left, right, opts, &mut |s| self.mark(s))
+        let dedupe = right.is_none();
+        run_prepared(
+            left,
+            right.unwrap_or_default(),
+            dedupe,
+            strings,
+            opts,
+            &mut |s| self.mark(s),
+        )
     }
 }
 
@@ -382,36 +568,34 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn link(a: LinkArgs) -> Result<()> {
     let started = Instant::now();
     let opts = options(&a.common)?;
-    let left = load(&a.left, &a.common)?;
+    let (mut strings, mut cache) = (Interner::new(), PrepareCache::default());
+    let left = load(&a.left, &a.common, &mut strings, &mut cache)?;
     let bad_l = left.bad_rows;
     let dedupe = same_file(&a.left, &a.right);
     let right = if dedupe {
         None
+    } else if let Some(dir) = &a.prepared_cache {
+        Some(load_through_cache(&a.right, &a.common, dir, &mut strings)?)
     } else {
-        Some(load(&a.right, &a.common)?)
+        Some(load(&a.right, &a.common, &mut strings, &mut cache)?.records)
     };
+    drop(cache);
     if a.common.blocking_report {
-        let mut strings = hedui_linkage::record::Interner::new();
-        let l = hedui_linkage::record::prepare(&left, &mut strings, None);
-        let r = right
-            .as_ref()
-            .map(|r| hedui_linkage::record::prepare(r, &mut strings, None))
-            .unwrap_or_default();
         let blocking = opts
             .model
             .as_ref()
             .map(|m| m.blocking.clone())
             .unwrap_or_default();
-        let (_, report) = blocking.candidates(&l, if dedupe { &l } else { &r }, dedupe);
+        let l = &left.records;
+        let (_, report) = blocking.candidates(l, right.as_ref().unwrap_or(l), dedupe);
         print_blocking(&report);
         return Ok(());
     }
-    let load_secs = started.elapsed().as_secs_f64();
     let mut clock = StageClock::default();
-    clock.seconds.push(("read".into(), load_secs));
-    let out = clock.run(&left, right.as_ref(), &opts);
-    drop(left);
-    drop(right);
+    clock
+        .seconds
+        .push(("read_and_prepare".into(), started.elapsed().as_secs_f64()));
+    let out = clock.run(left.records, right, strings, &opts);
     let t = Instant::now();
     let written = write_pairs(&a.out, &out)?;
     clock
@@ -430,26 +614,30 @@ pub fn link(a: LinkArgs) -> Result<()> {
 pub fn dedupe(a: DedupeArgs) -> Result<()> {
     let started = Instant::now();
     let opts = options(&a.common)?;
-    let records = load(&a.input, &a.common)?;
-    let bad = records.bad_rows;
+    let mut strings = Interner::new();
+    let loaded = load(
+        &a.input,
+        &a.common,
+        &mut strings,
+        &mut PrepareCache::default(),
+    )?;
+    let bad = loaded.bad_rows;
     if a.common.blocking_report {
-        let mut strings = hedui_linkage::record::Interner::new();
-        let l = hedui_linkage::record::prepare(&records, &mut strings, None);
+        let l = &loaded.records;
         let (_, report) = opts
             .model
             .as_ref()
             .map(|m| m.blocking.clone())
             .unwrap_or_default()
-            .candidates(&l, &l, true);
+            .candidates(l, l, true);
         print_blocking(&report);
         return Ok(());
     }
     let mut clock = StageClock::default();
     clock
         .seconds
-        .push(("read".into(), started.elapsed().as_secs_f64()));
-    let out = clock.run(&records, None, &opts);
-    drop(records);
+        .push(("read_and_prepare".into(), started.elapsed().as_secs_f64()));
+    let out = clock.run(loaded.records, None, strings, &opts);
     let clusters = out.clusters.clone().unwrap_or_default();
     let mut w = TableWriter::create(
         &a.out,

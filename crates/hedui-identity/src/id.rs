@@ -341,6 +341,49 @@ pub fn parse_id_with(raw: &str, ctx: &IdContext) -> IdNumber {
     out
 }
 
+/// A number delivered in the plain 18-character form, as [`parse_plain_id18`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainId18 {
+    /// The 18 characters, `x` upper-cased.
+    pub id18: [u8; 18],
+    /// The check character agrees (what [`IdLevel::CheckDigitValid`] means).
+    pub check_ok: bool,
+    /// The birth date its digits encode, if they form a real date not before 1850.
+    pub birth_date: Option<NaiveDate>,
+    /// The gender its sequence digit encodes.
+    pub gender: Gender,
+}
+
+/// The common case of [`parse_id_with`] without its allocations, for engines that read millions
+/// of numbers: `raw` is exactly 17 ASCII digits followed by a digit, `X` or `x`, with nothing
+/// around them. Anything else gives `None` (and needs [`parse_id_with`]). Where it answers, it
+/// agrees with [`parse_id_with`]: the same normalised number, the check level reached exactly
+/// when `check_ok`, and the same birth date and gender.
+pub fn parse_plain_id18(raw: &str) -> Option<PlainId18> {
+    let b = raw.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let last = match b[17] {
+        d @ b'0'..=b'9' => d,
+        b'X' | b'x' => b'X',
+        _ => return None,
+    };
+    let mut id18 = [0u8; 18];
+    id18[..17].copy_from_slice(&b[..17]);
+    id18[17] = last;
+    Some(PlainId18 {
+        id18,
+        check_ok: check_char(&id18[..17]) == Some(last),
+        birth_date: birth_date_of(&id18),
+        gender: if (id18[16] - b'0') % 2 == 1 {
+            Gender::Male
+        } else {
+            Gender::Female
+        },
+    })
+}
+
 /// Cleans the raw text to upper-case ASCII characters, or records why nothing usable is left.
 fn clean(raw: &str, issues: &mut Vec<IdIssue>) -> Option<Vec<u8>> {
     let nfkc = text::nfkc(raw);
@@ -883,6 +926,24 @@ mod tests {
             b[pos] = b'0' + (b[pos] - b'0' + delta) % 10;
             let s = String::from_utf8(b).expect("ascii");
             prop_assert!(!has_valid_check(&s));
+        }
+
+        #[test]
+        fn plain_fast_path_agrees_with_the_parser(s in "[0-9]{17}[0-9Xx]|[0-9]{16,19}|[0-9]{17}[A-Za-z]", valid in valid_id(), lower in any::<bool>()) {
+            let v = if lower { valid.to_lowercase() } else { valid };
+            for raw in [s, v] {
+                let full = parse_id_with(&raw, &IdContext::default());
+                match parse_plain_id18(&raw) {
+                    None => prop_assert!(raw.len() != 18 || full.level < IdLevel::CheckDigitValid),
+                    Some(p) => {
+                        prop_assert_eq!(full.normalized.as_deref().map(str::as_bytes), Some(&p.id18[..]));
+                        prop_assert_eq!(full.level >= IdLevel::CheckDigitValid, p.check_ok);
+                        prop_assert_eq!(full.birth_date, p.birth_date);
+                        prop_assert_eq!(full.gender, Some(p.gender));
+                        prop_assert!(!full.issues.contains(&IdIssue::Upgraded15));
+                    }
+                }
+            }
         }
 
         #[test]

@@ -9,7 +9,9 @@
 //! parameters (saved as versioned JSON) and explains a pair's weight; [`predict`] scores pairs,
 //! chooses a threshold and evaluates against truth; [`cluster`] groups records into persons
 //! with protection against over-merging; [`index`] keeps the person index whose keys stay
-//! stable from night to night, linking only new and changed records.
+//! stable from night to night, linking only new and changed records; [`prepared`] saves
+//! standardised records and reads them back, so a register linked again and again is
+//! standardised once.
 //!
 //! ```
 //! use hedui_linkage::record::{InputRecord, Interner, prepare};
@@ -28,7 +30,8 @@
 //! assert_eq!(gammas[1], 5); // name: equal after traditional → simplified folding
 //! ```
 //!
-//! Architecture invariants: no IO, no clock, no environment; the output is a pure function of
+//! Architecture invariants: no file or network access of its own ([`prepared`] writes to and
+//! reads from streams the caller opens), no clock, no environment; the output is a pure function of
 //! (inputs, model, seed) whatever the number of threads — parallel work is split into fixed
 //! chunks and every order that reaches an output is a sorted one.
 
@@ -39,5 +42,6 @@ pub mod index;
 pub mod job;
 pub mod model;
 pub mod predict;
+pub mod prepared;
 pub mod record;
 pub mod train;

@@ -7,7 +7,9 @@ use rustc_hash::FxHashMap as HashMap;
 use chrono::{Datelike, NaiveDate};
 use hedui_identity::address::parse_address;
 use hedui_identity::date::{DateContext, parse_date};
-use hedui_identity::id::{Gender, IdContext, IdIssue, IdLevel, parse_gender, parse_id_with};
+use hedui_identity::id::{
+    Gender, IdContext, IdIssue, IdLevel, parse_gender, parse_id_with, parse_plain_id18,
+};
 use hedui_identity::name::standardize_name;
 use hedui_identity::phone::parse_phone;
 use rayon::prelude::*;
@@ -56,12 +58,49 @@ pub struct RecordRef<'a> {
     pub phone: Option<&'a str>,
 }
 
+/// One identity field of a record, for [`RecordSource::field`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordField {
+    /// The record's id.
+    RecordId,
+    /// Name.
+    Name,
+    /// Former name.
+    FormerName,
+    /// ID number.
+    IdNumber,
+    /// Birth date.
+    BirthDate,
+    /// Gender.
+    Gender,
+    /// Address.
+    Address,
+    /// Phone.
+    Phone,
+}
+
 /// Anything that can hand out records by index.
 pub trait RecordSource: Sync {
     /// Number of records.
     fn len(&self) -> usize;
     /// Record `i` (`i < len()`).
     fn get(&self, i: usize) -> RecordRef<'_>;
+    /// One field of record `i`. Standardising scans one field over millions of records; a
+    /// source that stores its fields column by column answers this without building the whole
+    /// record.
+    fn field(&self, i: usize, f: RecordField) -> Option<&str> {
+        let r = self.get(i);
+        match f {
+            RecordField::RecordId => Some(r.record_id),
+            RecordField::Name => r.name,
+            RecordField::FormerName => r.former_name,
+            RecordField::IdNumber => r.id_number,
+            RecordField::BirthDate => r.birth_date,
+            RecordField::Gender => r.gender,
+            RecordField::Address => r.address,
+            RecordField::Phone => r.phone,
+        }
+    }
     /// True if there are none.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -110,18 +149,45 @@ impl RecordSource for Vec<InputRecord> {
 
 /// Interned strings: equal strings get equal ids across both sides of a link job. Id 0 is
 /// reserved for "missing".
-#[derive(Debug, Clone, Default)]
+///
+/// The strings lie end to end in one buffer and the hash table holds only their ids, so a
+/// register's million distinct names and addresses cost one copy of their text and a few bytes
+/// each, not two heap allocations apiece.
+#[derive(Clone)]
 pub struct Interner {
-    map: HashMap<Box<str>, u32>,
-    strings: Vec<Box<str>>,
+    text: String,
+    /// End of each string in `text`; string 0 is the empty one.
+    ends: Vec<usize>,
+    table: hashbrown::HashTable<u32>,
+}
+
+impl std::fmt::Debug for Interner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interner")
+            .field("strings", &self.ends.len())
+            .field("bytes", &self.text.len())
+            .finish()
+    }
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::new()
+    }
+}
+
+fn hash_str(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
 }
 
 impl Interner {
     /// A new interner holding only the "missing" entry.
     pub fn new() -> Interner {
         Interner {
-            map: HashMap::default(),
-            strings: vec!["".into()],
+            text: String::new(),
+            ends: vec![0],
+            table: hashbrown::HashTable::new(),
         }
     }
 
@@ -130,29 +196,76 @@ impl Interner {
         if s.is_empty() {
             return 0;
         }
-        if let Some(&i) = self.map.get(s) {
-            return i;
+        let Interner { text, ends, table } = self;
+        let at = |id: u32| {
+            let i = id as usize;
+            &text[ends[i - 1]..ends[i]]
+        };
+        let hash = hash_str(s);
+        if let Some(&id) = table.find(hash, |&id| at(id) == s) {
+            return id;
         }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.into());
-        self.map.insert(s.into(), i);
-        i
+        let id = ends.len() as u32;
+        text.push_str(s);
+        ends.push(text.len());
+        let (text, ends) = (&*text, &*ends);
+        table.insert_unique(hash, id, |&id| {
+            let i = id as usize;
+            hash_str(&text[ends[i - 1]..ends[i]])
+        });
+        id
     }
 
     /// The string of an id.
     pub fn get(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", |s| s)
+        let i = id as usize;
+        match (
+            i.checked_sub(1).and_then(|p| self.ends.get(p)),
+            self.ends.get(i),
+        ) {
+            (Some(&start), Some(&end)) => self.text.get(start..end).unwrap_or(""),
+            _ => "",
+        }
     }
 
     /// Number of distinct strings (including "missing").
     pub fn len(&self) -> usize {
-        self.strings.len()
+        self.ends.len()
+    }
+
+    /// The strings end to end, and the end of each (string 0, "missing", ends at 0).
+    pub(crate) fn parts(&self) -> (&str, &[usize]) {
+        (&self.text, &self.ends)
+    }
+
+    /// An interner from [`Interner::parts`], if they fit together.
+    pub(crate) fn from_parts(text: String, ends: Vec<usize>) -> Option<Interner> {
+        if ends.first() != Some(&0) || !offsets_fit(&text, &ends) {
+            return None;
+        }
+        let mut table = hashbrown::HashTable::with_capacity(ends.len());
+        for i in 1..ends.len() {
+            let hash = hash_str(&text[ends[i - 1]..ends[i]]);
+            table.insert_unique(hash, i as u32, |&id| {
+                let k = id as usize;
+                hash_str(&text[ends[k - 1]..ends[k]])
+            });
+        }
+        Some(Interner { text, ends, table })
     }
 
     /// True if only "missing" is held.
     pub fn is_empty(&self) -> bool {
-        self.strings.len() <= 1
+        self.ends.len() <= 1
     }
+}
+
+/// True if `ends` are non-decreasing character boundaries of `text`, the last at its end.
+fn offsets_fit(text: &str, ends: &[usize]) -> bool {
+    ends.windows(2).all(|w| w[0] <= w[1])
+        && ends.last().is_none_or(|&e| e == text.len())
+        && ends.iter().all(|&e| text.is_char_boundary(e))
+        && (!ends.is_empty() || text.is_empty())
 }
 
 /// Record ids stored end to end in one buffer (one allocation for millions of ids).
@@ -172,6 +285,16 @@ impl RecordIds {
     /// Number of ids.
     pub fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// The ids end to end, and the end of each.
+    pub(crate) fn parts(&self) -> (&str, &[usize]) {
+        (&self.text, &self.ends)
+    }
+
+    /// Ids from [`RecordIds::parts`], if they fit together.
+    pub(crate) fn from_parts(text: String, ends: Vec<usize>) -> Option<RecordIds> {
+        offsets_fit(&text, &ends).then_some(RecordIds { text, ends })
     }
 
     /// True if there are none.
@@ -284,6 +407,35 @@ impl Records {
         self.record_id.len()
     }
 
+    /// Appends `other`'s records after these (both standardised into the same [`Interner`]).
+    pub fn append(&mut self, other: Records) {
+        let base = self.record_id.text.len();
+        self.record_id.text.push_str(&other.record_id.text);
+        self.record_id
+            .ends
+            .extend(other.record_id.ends.iter().map(|e| e + base));
+        macro_rules! columns {
+            ($($c:ident),*) => {$( self.$c.extend(other.$c); )*};
+        }
+        columns!(
+            id18,
+            id_quality,
+            id_was15,
+            name_raw,
+            name,
+            name_wildcard,
+            pinyin,
+            surname_pinyin,
+            former_name,
+            dob,
+            gender,
+            township,
+            village,
+            address,
+            phone
+        );
+    }
+
     /// True if there are none.
     pub fn is_empty(&self) -> bool {
         self.record_id.is_empty()
@@ -300,10 +452,11 @@ struct Distinct<'a> {
 
 impl<'a> Distinct<'a> {
     fn with_capacity(n: usize) -> Self {
+        // Room for every value distinct: growing a hash map rehashes and copies it each time.
         Distinct {
             of_record: Vec::with_capacity(n),
-            values: Vec::new(),
-            index: HashMap::default(),
+            values: Vec::with_capacity(n),
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 
@@ -324,7 +477,7 @@ impl<'a> Distinct<'a> {
 }
 
 /// A standardised name, interned.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 struct NameIds {
     raw: u32,
     name: u32,
@@ -393,7 +546,14 @@ fn phone_number(raw: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn per_record(r: RecordRef<'_>, stated_dob: Option<NaiveDate>, ctx: &DateContext) -> PerRecord {
+/// A record's ID number, gender and phone, as [`per_record`] reads them.
+struct IdFields<'a> {
+    id_number: Option<&'a str>,
+    gender: Option<&'a str>,
+    phone: Option<&'a str>,
+}
+
+fn per_record(r: IdFields<'_>, stated_dob: Option<NaiveDate>, ctx: &DateContext) -> PerRecord {
     let stated_gender = r.gender.and_then(parse_gender);
     let mut out = PerRecord {
         id18: [0u8; 18],
@@ -405,7 +565,17 @@ fn per_record(r: RecordRef<'_>, stated_dob: Option<NaiveDate>, ctx: &DateContext
     };
     let mut id_dob = None;
     let mut id_gender = None;
-    if let Some(raw) = r.id_number {
+    if let Some(plain) = r.id_number.and_then(parse_plain_id18) {
+        // Most numbers arrive clean: no allocation, no cleaning.
+        out.id18 = plain.id18;
+        if plain.check_ok {
+            out.id_quality = IdQuality::Valid;
+            id_dob = plain.birth_date;
+            id_gender = Some(plain.gender);
+        } else {
+            out.id_quality = IdQuality::Invalid;
+        }
+    } else if let Some(raw) = r.id_number {
         let id = parse_id_with(
             raw,
             &IdContext {
@@ -452,6 +622,68 @@ pub fn prepare<S: RecordSource + ?Sized>(
     interner: &mut Interner,
     reference: Option<NaiveDate>,
 ) -> Records {
+    prepare_with(records, interner, reference, None)
+}
+
+/// Names and birth dates already standardised by [`prepare_cached`], for a file prepared in
+/// chunks: a value met again in a later chunk is looked up rather than standardised again.
+/// Addresses are not kept: they repeat within a household, and a household's records are
+/// seldom far apart.
+#[derive(Debug, Default)]
+pub struct PrepareCache {
+    names: HashMap<Box<str>, NameIds>,
+    dates: HashMap<Box<str>, Option<NaiveDate>>,
+}
+
+/// [`prepare`] for one chunk of a larger input, reusing (and filling) `cache`. The chunks'
+/// [`Records`] are joined with [`Records::append`].
+pub fn prepare_cached<S: RecordSource + ?Sized>(
+    records: &S,
+    interner: &mut Interner,
+    reference: Option<NaiveDate>,
+    cache: &mut PrepareCache,
+) -> Records {
+    prepare_with(records, interner, reference, Some(cache))
+}
+
+/// Each distinct value's standardised form: those not yet in `cache` are worked out by `par`
+/// (in parallel, a chunk at a time so that only one chunk of intermediate strings is alive)
+/// and finished by `seq` (in order: interning), then remembered in `cache`.
+fn standardise_distinct<M: Send, T: Copy>(
+    values: &[&str],
+    mut cache: Option<&mut HashMap<Box<str>, T>>,
+    par: impl Fn(&str) -> M + Sync + Send,
+    mut seq: impl FnMut(M) -> T,
+) -> Vec<T> {
+    const CHUNK: usize = 1 << 15;
+    let missing: Vec<&str> = match cache.as_deref() {
+        Some(c) => values
+            .iter()
+            .copied()
+            .filter(|v| !c.contains_key(*v))
+            .collect(),
+        None => values.to_vec(),
+    };
+    let mut made: Vec<T> = Vec::with_capacity(missing.len());
+    for chunk in missing.chunks(CHUNK) {
+        let std: Vec<M> = chunk.par_iter().map(|v| par(v)).collect();
+        made.extend(std.into_iter().map(&mut seq));
+    }
+    match cache.as_deref_mut() {
+        None => made,
+        Some(c) => {
+            c.extend(missing.iter().map(|v| Box::<str>::from(*v)).zip(made));
+            values.iter().map(|v| c[*v]).collect()
+        }
+    }
+}
+
+fn prepare_with<S: RecordSource + ?Sized>(
+    records: &S,
+    interner: &mut Interner,
+    reference: Option<NaiveDate>,
+    mut cache: Option<&mut PrepareCache>,
+) -> Records {
     let ctx = DateContext {
         reference,
         allow_excel_serial: true,
@@ -460,67 +692,73 @@ pub fn prepare<S: RecordSource + ?Sized>(
     let mut out = Records::with_capacity(n);
     // One pass over the records: their ids, their (rare) former names, and the distinct names,
     // addresses and birth dates.
-    let (mut names, mut addresses, mut dates) = (
-        Distinct::with_capacity(n),
-        Distinct::with_capacity(n),
-        Distinct::with_capacity(n),
-    );
-    for i in 0..n {
-        let r = records.get(i);
-        out.record_id.push(r.record_id);
-        names.push(r.name);
-        addresses.push(r.address);
-        dates.push(r.birth_date);
-        let former = r
-            .former_name
-            .map(|f| standardize_name(f).standardized)
-            .unwrap_or_default();
-        out.former_name.push(interner.intern(&former));
-    }
-    for d in [&mut names, &mut addresses, &mut dates] {
+    // The three hash-heavy scans run side by side.
+    let distinct = |field: RecordField| {
+        let mut d = Distinct::with_capacity(n);
+        for i in 0..n {
+            d.push(records.field(i, field));
+        }
         d.index = HashMap::default();
-    }
+        d
+    };
+    let ((names, addresses), dates) = rayon::join(
+        || {
+            rayon::join(
+                || distinct(RecordField::Name),
+                || distinct(RecordField::Address),
+            )
+        },
+        || {
+            for i in 0..n {
+                out.record_id
+                    .push(records.field(i, RecordField::RecordId).unwrap_or(""));
+                let former = records
+                    .field(i, RecordField::FormerName)
+                    .map(|f| standardize_name(f).standardized)
+                    .unwrap_or_default();
+                out.former_name.push(interner.intern(&former));
+            }
+            distinct(RecordField::BirthDate)
+        },
+    );
 
-    // Distinct values are standardised in parallel chunks and each chunk is interned before the
-    // next is made, so that only one chunk of intermediate strings is alive at a time.
-    const CHUNK: usize = 1 << 15;
-    let mut name_ids: Vec<NameIds> = Vec::with_capacity(names.values.len());
-    for chunk in names.values.chunks(CHUNK) {
-        let std: Vec<_> = chunk.par_iter().map(|v| standardise_name(v)).collect();
-        name_ids.extend(
-            std.into_iter()
-                .map(|(raw, name, wildcard, pinyin, surname)| {
-                    let name = interner.intern(&name);
-                    NameIds {
-                        raw: raw.map_or(name, |r| interner.intern(&r)),
-                        name,
-                        wildcard,
-                        pinyin: interner.intern(&pinyin),
-                        surname_pinyin: interner.intern(&surname),
-                    }
-                }),
-        );
-    }
-    let mut address_ids: Vec<AddressIds> = Vec::with_capacity(addresses.values.len());
-    for chunk in addresses.values.chunks(CHUNK) {
-        let std: Vec<_> = chunk.par_iter().map(|v| parse_address(v)).collect();
-        address_ids.extend(std.into_iter().map(|a| AddressIds {
+    let name_ids: Vec<NameIds> = standardise_distinct(
+        &names.values,
+        cache.as_deref_mut().map(|c| &mut c.names),
+        standardise_name,
+        |(raw, name, wildcard, pinyin, surname)| {
+            let name = interner.intern(&name);
+            NameIds {
+                raw: raw.map_or(name, |r| interner.intern(&r)),
+                name,
+                wildcard,
+                pinyin: interner.intern(&pinyin),
+                surname_pinyin: interner.intern(&surname),
+            }
+        },
+    );
+    let address_ids: Vec<AddressIds> =
+        standardise_distinct(&addresses.values, None, parse_address, |a| AddressIds {
             township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
             village: interner.intern(a.village.as_deref().unwrap_or("")),
             text: interner.intern(&a.normalized),
-        }));
-    }
-    let date_std: Vec<Option<NaiveDate>> = dates
-        .values
-        .par_iter()
-        .map(|v| parse_date(v, &ctx).date)
-        .collect();
+        });
+    let date_std: Vec<Option<NaiveDate>> = standardise_distinct(
+        &dates.values,
+        cache.as_deref_mut().map(|c| &mut c.dates),
+        |v| parse_date(v, &ctx).date,
+        |d| d,
+    );
 
     let per: Vec<PerRecord> = (0..n)
         .into_par_iter()
         .map(|i| {
             per_record(
-                records.get(i),
+                IdFields {
+                    id_number: records.field(i, RecordField::IdNumber),
+                    gender: records.field(i, RecordField::Gender),
+                    phone: records.field(i, RecordField::Phone),
+                },
                 dates.get(&date_std, i).copied().flatten(),
                 &ctx,
             )
@@ -551,4 +789,94 @@ pub fn prepare<S: RecordSource + ?Sized>(
 /// Year, month and day of a day number.
 pub(crate) fn ymd(d: i32) -> (i32, u32, u32) {
     date_of(d).map_or((0, 0, 0), |x| (x.year(), x.month(), x.day()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Equal strings get equal ids, different strings different ids, and every id gives
+        /// its string back.
+        #[test]
+        fn interning_round_trips(words in prop::collection::vec("[张王李a-c]{0,3}", 0..60)) {
+            let mut s = Interner::new();
+            let ids: Vec<u32> = words.iter().map(|w| s.intern(w)).collect();
+            for (w, &id) in words.iter().zip(&ids) {
+                prop_assert_eq!(s.get(id), w.as_str());
+                prop_assert_eq!(id == 0, w.is_empty());
+            }
+            for (a, &ia) in words.iter().zip(&ids) {
+                for (b, &ib) in words.iter().zip(&ids) {
+                    prop_assert_eq!(a == b, ia == ib);
+                }
+            }
+            let mut distinct = words.clone();
+            distinct.retain(|w| !w.is_empty());
+            distinct.sort();
+            distinct.dedup();
+            prop_assert_eq!(s.len(), distinct.len() + 1);
+        }
+    }
+
+    /// Chunks prepared one by one with a shared cache and appended give the same records as
+    /// the whole file prepared at once.
+    #[test]
+    fn chunked_preparation_equals_whole() {
+        let recs: Vec<InputRecord> = (0..50)
+            .map(|i| InputRecord {
+                record_id: format!("R{i}"),
+                name: Some(["张伟", "王芳", "李娜", "張偉"][i % 4].into()),
+                former_name: (i % 7 == 0).then(|| "张三".into()),
+                id_number: Some(format!("42130319800101{:03}X", i)),
+                birth_date: Some(["1980-01-01", "19800102", ""][i % 3].into()),
+                gender: Some(["男", "2"][i % 2].into()),
+                address: Some(format!("湖北省随州市曾都区南郊街道{}号", i % 5)),
+                phone: (i % 2 == 0).then(|| format!("1380000{:04}", i)),
+            })
+            .collect();
+        let mut whole_strings = Interner::new();
+        let whole = prepare(&recs, &mut whole_strings, None);
+        let mut strings = Interner::new();
+        let mut cache = PrepareCache::default();
+        let mut joined = Records::default();
+        for chunk in recs.chunks(13) {
+            joined.append(prepare_cached(chunk, &mut strings, None, &mut cache));
+        }
+        assert_eq!(joined.len(), whole.len());
+        for i in 0..whole.len() {
+            assert_eq!(joined.record_id.get(i), whole.record_id.get(i));
+            assert_eq!(joined.id18[i], whole.id18[i]);
+            assert_eq!(joined.id_quality[i], whole.id_quality[i]);
+            assert_eq!(joined.dob[i], whole.dob[i]);
+            assert_eq!(joined.gender[i], whole.gender[i]);
+            assert_eq!(joined.phone[i], whole.phone[i]);
+            assert_eq!(joined.township[i], whole.township[i]);
+            for (a, b, sa, sb) in [
+                (joined.name[i], whole.name[i], &strings, &whole_strings),
+                (joined.pinyin[i], whole.pinyin[i], &strings, &whole_strings),
+                (
+                    joined.former_name[i],
+                    whole.former_name[i],
+                    &strings,
+                    &whole_strings,
+                ),
+                (
+                    joined.address[i],
+                    whole.address[i],
+                    &strings,
+                    &whole_strings,
+                ),
+                (
+                    joined.village[i],
+                    whole.village[i],
+                    &strings,
+                    &whole_strings,
+                ),
+            ] {
+                assert_eq!(sa.get(a), sb.get(b), "record {i}");
+            }
+        }
+    }
 }

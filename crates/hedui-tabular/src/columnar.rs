@@ -61,7 +61,6 @@ fn arrow_error(path: &Path, e: ArrowError) -> Error {
     }
 }
 
-/// Reads a Parquet file.
 /// Reads a Parquet file. With `emit`, every `chunk` rows are handed to it as they fill (batch
 /// by batch, so memory is bounded by the chunk); the rows after the last full chunk are
 /// returned.
@@ -106,13 +105,19 @@ pub(crate) fn read(
         .map(|source| projection.iter().position(|p| p == source).unwrap_or(0))
         .collect();
     let capacity = emit.as_ref().map_or(total_rows, |(chunk, _)| *chunk);
-    let fresh = || -> Vec<TextColumn> {
-        projection
-            .iter()
-            .map(|_| TextColumn::with_capacity(capacity, 0))
+    // Each chunk's columns start with the text room the previous chunk's needed, so that
+    // reading chunk after chunk does not grow (and copy) every buffer from empty.
+    let fresh = |previous: &[TextColumn]| -> Vec<TextColumn> {
+        (0..projection.len())
+            .map(|k| {
+                let bytes = previous
+                    .get(k)
+                    .map_or(0, |c| c.text_bytes() + c.text_bytes() / 8);
+                TextColumn::with_capacity(capacity, bytes)
+            })
             .collect()
     };
-    let mut columns = fresh();
+    let mut columns = fresh(&[]);
     // Rows handed over in chunks, and rows held.
     let (mut emitted, mut rows) = (0usize, 0usize);
     for batch in reader {
@@ -127,7 +132,10 @@ pub(crate) fn read(
         {
             f(Parsed {
                 headers: headers.clone(),
-                columns: std::mem::replace(&mut columns, fresh()),
+                columns: {
+                    let next = fresh(&columns);
+                    std::mem::replace(&mut columns, next)
+                },
                 row_numbers: (emitted as u64 + 1..=(emitted + rows) as u64).collect(),
                 bad_rows: Vec::new(),
             });

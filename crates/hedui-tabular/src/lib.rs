@@ -458,10 +458,26 @@ pub fn read_table_chunked(
     chunk_rows: usize,
     f: &mut dyn FnMut(Table),
 ) -> Result<(), Error> {
+    read_columns_chunked(path, None, options, chunk_rows, f)
+}
+
+/// [`read_table_chunked`] of only the `columns` given (as in [`read_table`]; `None` for all):
+/// a Parquet file decodes only those, and every chunk holds only those.
+///
+/// # Errors
+///
+/// As [`read_table_chunked`], plus [`Error::NoSuchColumn`] for a column the file lacks.
+pub fn read_columns_chunked(
+    path: impl AsRef<Path>,
+    columns: Option<&[usize]>,
+    options: &ReadOptions,
+    chunk_rows: usize,
+    f: &mut dyn FnMut(Table),
+) -> Result<(), Error> {
     let chunk_rows = chunk_rows.max(1);
     let rest = read_emitting(
         path.as_ref(),
-        Want::Columns(None),
+        Want::Columns(columns),
         options,
         Some((chunk_rows, &mut *f)),
     )?;
@@ -543,9 +559,18 @@ impl Table {
 }
 
 /// `t` with every file column materialised in file order.
-fn all_columns(mut t: Table) -> Table {
-    t.source_columns = (0..t.file_headers.len()).collect();
-    t.headers = t.file_headers.clone();
+/// `t` with its columns named: those of `projection` (already checked against the file), or
+/// every column of the file.
+fn projected(mut t: Table, projection: Option<&[usize]>) -> Table {
+    t.source_columns = match projection {
+        Some(p) => p.to_vec(),
+        None => (0..t.file_headers.len()).collect(),
+    };
+    t.headers = t
+        .source_columns
+        .iter()
+        .map(|&i| t.file_headers.get(i).cloned().unwrap_or_default())
+        .collect();
     t
 }
 
@@ -590,15 +615,18 @@ fn read_emitting(
             let template = table.without_rows();
             let mut hand_over = |p: delimited::Parsed| {
                 if let Some((_, f)) = emit.as_mut() {
-                    f(all_columns(Table {
-                        encoding: Some(p.encoding),
-                        delimiter: Some(p.delimiter),
-                        file_headers: p.headers,
-                        columns: p.columns,
-                        row_numbers: p.row_numbers,
-                        bad_rows: p.bad_rows,
-                        ..template.without_rows()
-                    }));
+                    f(projected(
+                        Table {
+                            encoding: Some(p.encoding),
+                            delimiter: Some(p.delimiter),
+                            file_headers: p.headers,
+                            columns: p.columns,
+                            row_numbers: p.row_numbers,
+                            bad_rows: p.bad_rows,
+                            ..template.without_rows()
+                        },
+                        projection.flatten(),
+                    ));
                 }
             };
             let p = delimited::read(
@@ -628,13 +656,16 @@ fn read_emitting(
             let template = table.without_rows();
             let mut hand_over = |p: columnar::Parsed| {
                 if let Some((_, f)) = emit.as_mut() {
-                    f(all_columns(Table {
-                        file_headers: p.headers,
-                        columns: p.columns,
-                        row_numbers: p.row_numbers,
-                        bad_rows: p.bad_rows,
-                        ..template.without_rows()
-                    }));
+                    f(projected(
+                        Table {
+                            file_headers: p.headers,
+                            columns: p.columns,
+                            row_numbers: p.row_numbers,
+                            bad_rows: p.bad_rows,
+                            ..template.without_rows()
+                        },
+                        projection.flatten(),
+                    ));
                 }
             };
             let p = columnar::read(
