@@ -181,6 +181,72 @@ fn link_output_is_identical_at_one_and_two_threads() {
     assert!(text.lines().count() > 50, "links found");
 }
 
+/// Reading and standardising a file in small chunks, and reading the register's standardised
+/// records back from the prepared-records cache (and recovering from a damaged cache entry),
+/// all give exactly the links of the plain run.
+#[test]
+fn chunked_and_cached_runs_give_the_plain_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let left = sample("snapshot-1/renshe/contributions.csv");
+    let right = sample("snapshot-1/zhujian/housing_fund.parquet");
+    let cache = dir.path().join("prepared");
+    let cache_arg = cache.to_str().expect("UTF-8 path");
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let r = link(&left, &right, &out, extra, "2");
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        (
+            std::fs::read(&out).expect("links written"),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+        )
+    };
+    let (plain, _) = run("plain.parquet", &[]);
+    let (chunked, _) = run("chunked.parquet", &["--chunk-rows", "97"]);
+    assert_eq!(plain, chunked, "chunk size changed the links");
+
+    let (first, log) = run("first.parquet", &["--prepared-cache", cache_arg]);
+    assert!(log.contains("prepared records saved"), "{log}");
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&cache)
+        .expect("cache directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one entry, no temporary files: {entries:?}"
+    );
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&entries[0]),
+        0o600,
+        "personal data readable by its owner only"
+    );
+    assert_eq!(mode(&cache), 0o700);
+
+    let (warm, log) = run("warm.parquet", &["--prepared-cache", cache_arg]);
+    assert!(log.contains("prepared records read"), "{log}");
+
+    let mut bytes = std::fs::read(&entries[0]).expect("entry");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&entries[0], &bytes).expect("damage the entry");
+    let (recovered, log) = run("recovered.parquet", &["--prepared-cache", cache_arg]);
+    assert!(log.contains("not reused"), "{log}");
+    assert!(log.contains("prepared records saved"), "{log}");
+    for (what, links) in [
+        ("first", &first),
+        ("warm", &warm),
+        ("recovered", &recovered),
+    ] {
+        assert_eq!(
+            &plain, links,
+            "{what} run through the cache changed the links"
+        );
+    }
+}
+
 /// The links between the 人社 contributions and the 民政 roster members of the sample city are
 /// checked against its ground truth: record ids name the same person.
 #[test]

@@ -51,6 +51,10 @@ pub struct CommonArgs {
     /// Seed for the random sampling in training.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Rows read and standardised at a time: fewer hold less raw text in memory at once. The
+    /// links do not depend on it.
+    #[arg(long, default_value_t = 1 << 17, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: u64,
 }
 
 /// `hedui link`.
@@ -95,9 +99,6 @@ pub struct DedupeArgs {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InputProblem(pub String);
-
-/// Rows per chunk when a file is read and standardised chunk by chunk.
-const CHUNK_ROWS: usize = 1 << 17;
 
 /// One chunk of an input file, handed to the standardiser by reference.
 struct ChunkRecords<'a> {
@@ -195,7 +196,7 @@ fn load(
                 path,
                 Some(&wanted),
                 &ReadOptions::default(),
-                CHUNK_ROWS,
+                usize::try_from(common.chunk_rows).unwrap_or(usize::MAX),
                 &mut |t| {
                     // The receiver only stops early when this thread's result is an error.
                     let _ = tx.send(t);
