@@ -279,7 +279,13 @@ fn load_through_cache(
     strings: &mut Interner,
 ) -> Result<Records> {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let key = prepared_key(path, common)?;
+    let key = match prepared_key(path, common) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "prepared records cache not used");
+            return Ok(load(path, common, strings, &mut PrepareCache::default())?.records);
+        }
+    };
     // One entry per input file and mapping; the full key inside it is checked on reading.
     let file = path.canonicalize().unwrap_or_else(|_| path.to_owned());
     let slot = BuildHasherDefault::<DefaultHasher>::default().hash_one((

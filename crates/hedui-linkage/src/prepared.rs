@@ -224,7 +224,7 @@ pub fn read_prepared(
     if get_bytes(&mut r, size)? != key.as_bytes() {
         return Err(PreparedError::OtherKey);
     }
-    let count = get_len(&mut r, size)?;
+    let count = get_len(&mut r, size / 8)?;
     let text = String::from_utf8(get_bytes(&mut r, size)?)
         .map_err(|_| PreparedError::Damaged("strings not UTF-8"))?;
     let ends: Vec<usize> = get_column(&mut r, count, |b| {
@@ -232,7 +232,9 @@ pub fn read_prepared(
     })?;
     let strings = Interner::from_parts(text, ends)
         .ok_or(PreparedError::Damaged("string offsets out of order"))?;
-    let n = get_len(&mut r, size)?;
+    // Every record takes at least this many bytes of columns.
+    const RECORD_BYTES: u64 = 8 + 18 + 4 + 8 * 4 + 4 + 8;
+    let n = get_len(&mut r, size / RECORD_BYTES)?;
     let ids = String::from_utf8(get_bytes(&mut r, size)?)
         .map_err(|_| PreparedError::Damaged("record ids not UTF-8"))?;
     let id_ends: Vec<usize> = get_column(&mut r, n, |b| {

@@ -646,36 +646,41 @@ pub fn prepare_cached<S: RecordSource + ?Sized>(
     prepare_with(records, interner, reference, Some(cache))
 }
 
-/// Each distinct value's standardised form: those not yet in `cache` are worked out by `par`
-/// (in parallel, a chunk at a time so that only one chunk of intermediate strings is alive)
-/// and finished by `seq` (in order: interning), then remembered in `cache`.
-fn standardise_distinct<M: Send, T: Copy>(
+/// Each distinct value's standardised form: those not yet in `cache` (looked up in parallel)
+/// are worked out by `par` (in parallel, a chunk at a time so that only one chunk of
+/// intermediate strings is alive) and finished by `seq` (in order: interning), then remembered
+/// in `cache`.
+fn standardise_distinct<M: Send, T: Copy + Default + Send + Sync>(
     values: &[&str],
-    mut cache: Option<&mut HashMap<Box<str>, T>>,
+    cache: Option<&mut HashMap<Box<str>, T>>,
     par: impl Fn(&str) -> M + Sync + Send,
     mut seq: impl FnMut(M) -> T,
 ) -> Vec<T> {
     const CHUNK: usize = 1 << 15;
-    let missing: Vec<&str> = match cache.as_deref() {
-        Some(c) => values
-            .iter()
-            .copied()
-            .filter(|v| !c.contains_key(*v))
-            .collect(),
-        None => values.to_vec(),
+    let known: Vec<Option<T>> = match cache.as_deref() {
+        Some(c) => values.par_iter().map(|v| c.get(*v).copied()).collect(),
+        None => vec![None; values.len()],
     };
+    let missing: Vec<&str> = values
+        .iter()
+        .zip(&known)
+        .filter(|(_, k)| k.is_none())
+        .map(|(v, _)| *v)
+        .collect();
     let mut made: Vec<T> = Vec::with_capacity(missing.len());
     for chunk in missing.chunks(CHUNK) {
         let std: Vec<M> = chunk.par_iter().map(|v| par(v)).collect();
         made.extend(std.into_iter().map(&mut seq));
     }
-    match cache.as_deref_mut() {
-        None => made,
-        Some(c) => {
-            c.extend(missing.iter().map(|v| Box::<str>::from(*v)).zip(made));
-            values.iter().map(|v| c[*v]).collect()
-        }
+    let mut fresh = made.iter();
+    let out = known
+        .into_iter()
+        .map(|k| k.unwrap_or_else(|| fresh.next().copied().unwrap_or_default()))
+        .collect();
+    if let Some(c) = cache {
+        c.extend(missing.into_iter().map(Box::<str>::from).zip(made));
     }
+    out
 }
 
 fn prepare_with<S: RecordSource + ?Sized>(
@@ -745,7 +750,7 @@ fn prepare_with<S: RecordSource + ?Sized>(
         });
     let date_std: Vec<Option<NaiveDate>> = standardise_distinct(
         &dates.values,
-        cache.as_deref_mut().map(|c| &mut c.dates),
+        cache.map(|c| &mut c.dates),
         |v| parse_date(v, &ctx).date,
         |d| d,
     );
