@@ -396,6 +396,14 @@ mod tests {
         into.intern("王芳");
         rebase(&mut back, &back_strings, &mut into);
         same(&recs, &strings, &back, &into);
+        // Strings read back can be interned into as well: known ones keep their ids.
+        let (_, mut again) = read_prepared(&buf[..], "k1", buf.len() as u64).expect("read");
+        let n = again.len();
+        for id in 1..n as u32 {
+            let s = again.get(id).to_owned();
+            assert_eq!(again.intern(&s), id);
+        }
+        assert_eq!(again.intern("一个新名字"), n as u32);
     }
 
     /// A reader handing out a few bytes at a time, unlike the writer's pieces.

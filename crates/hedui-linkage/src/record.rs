@@ -159,6 +159,8 @@ pub struct Interner {
     /// End of each string in `text`; string 0 is the empty one.
     ends: Vec<usize>,
     table: hashbrown::HashTable<u32>,
+    /// `table` holds every string (false after [`Interner::from_parts`] until first needed).
+    indexed: bool,
 }
 
 impl std::fmt::Debug for Interner {
@@ -188,6 +190,7 @@ impl Interner {
             text: String::new(),
             ends: vec![0],
             table: hashbrown::HashTable::new(),
+            indexed: true,
         }
     }
 
@@ -196,7 +199,12 @@ impl Interner {
         if s.is_empty() {
             return 0;
         }
-        let Interner { text, ends, table } = self;
+        if !self.indexed {
+            self.index();
+        }
+        let Interner {
+            text, ends, table, ..
+        } = self;
         let at = |id: u32| {
             let i = id as usize;
             &text[ends[i - 1]..ends[i]]
@@ -238,20 +246,41 @@ impl Interner {
         (&self.text, &self.ends)
     }
 
-    /// An interner from [`Interner::parts`], if they fit together.
+    /// An interner from [`Interner::parts`], if they fit together. Its hash table is built
+    /// only if something is interned into it: strings read back only to be looked up by id
+    /// (as [`crate::prepared::rebase`] does) never pay for it.
     pub(crate) fn from_parts(text: String, ends: Vec<usize>) -> Option<Interner> {
         if ends.first() != Some(&0) || !offsets_fit(&text, &ends) {
             return None;
         }
-        let mut table = hashbrown::HashTable::with_capacity(ends.len());
-        for i in 1..ends.len() {
-            let hash = hash_str(&text[ends[i - 1]..ends[i]]);
-            table.insert_unique(hash, i as u32, |&id| {
-                let k = id as usize;
-                hash_str(&text[ends[k - 1]..ends[k]])
-            });
+        Some(Interner {
+            text,
+            ends,
+            table: hashbrown::HashTable::new(),
+            indexed: false,
+        })
+    }
+
+    /// Builds the hash table of every string (after [`Interner::from_parts`]). A string held
+    /// twice keeps the first id.
+    fn index(&mut self) {
+        self.indexed = true;
+        let Interner {
+            text, ends, table, ..
+        } = self;
+        table.clear();
+        table.reserve(ends.len(), |_| 0);
+        let at = |id: u32| {
+            let i = id as usize;
+            &text[ends[i - 1]..ends[i]]
+        };
+        for i in 1..ends.len() as u32 {
+            let s = at(i);
+            let hash = hash_str(s);
+            if table.find(hash, |&id| at(id) == s).is_none() {
+                table.insert_unique(hash, i, |&id| hash_str(at(id)));
+            }
         }
-        Some(Interner { text, ends, table })
     }
 
     /// True if only "missing" is held.
