@@ -242,10 +242,10 @@ fn load(
     Ok(Loaded { records, bad_rows })
 }
 
-/// What saved standardised records must have been prepared from: the file (path, size,
-/// modification time), its column mapping, and this hedui binary (a rebuilt standardiser
-/// standardises differently).
-fn prepared_key(path: &Path, common: &CommonArgs) -> Result<String> {
+/// What saved standardised records must have been prepared from: the file (`file`, the
+/// canonical form of `path`, with its size and modification time), its column mapping, and this
+/// hedui binary (a rebuilt standardiser standardises differently).
+fn prepared_key(path: &Path, file: &Path, common: &CommonArgs) -> Result<String> {
     let stamp = |p: &Path| -> Result<String> {
         let m = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
         let mtime = m
@@ -255,7 +255,6 @@ fn prepared_key(path: &Path, common: &CommonArgs) -> Result<String> {
             .map_or(0, |d| d.as_nanos());
         Ok(format!("{}:{}", m.len(), mtime))
     };
-    let file = path.canonicalize().unwrap_or_else(|_| path.to_owned());
     let exe = std::env::current_exe().context("locating the hedui binary")?;
     Ok(format!(
         "file={} stamp={} map={:?} id_column={:?} hedui={} binary={}",
@@ -279,7 +278,8 @@ fn load_through_cache(
     strings: &mut Interner,
 ) -> Result<Records> {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let key = match prepared_key(path, common) {
+    let file = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let key = match prepared_key(path, &file, common) {
         Ok(k) => k,
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "prepared records cache not used");
@@ -287,7 +287,6 @@ fn load_through_cache(
         }
     };
     // One entry per input file and mapping; the full key inside it is checked on reading.
-    let file = path.canonicalize().unwrap_or_else(|_| path.to_owned());
     let slot = BuildHasherDefault::<DefaultHasher>::default().hash_one((
         file.to_string_lossy(),
         &common.map,
