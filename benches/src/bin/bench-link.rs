@@ -532,22 +532,18 @@ fn main() -> Result<()> {
     for (tag, (n, found, r)) in &acc.recall_by_corruption {
         println!("    recall {tag:<22} {found:>7}/{n:<7} {r:.4}");
     }
+    let warm_stage = |k: &str| warm_report["stage_seconds"][k].as_f64().unwrap_or(0.0);
     println!(
         "hedui, register standardised and saved (--prepared-cache, first run): {:.1} s {:.0} MiB; \
-         saved register read back (later runs): {:.1} s {:.0} MiB (read {:.2} s, train {:.2} s, predict {:.2} s); same links",
+         saved register read back (later runs): {:.1} s {:.0} MiB (read {:.2} s, block {:.2} s, train {:.2} s, predict {:.2} s); same links",
         first_wall.as_secs_f64(),
         first_peak,
         warm_wall.as_secs_f64(),
         warm_peak,
-        warm_report["stage_seconds"]["read_and_prepare"]
-            .as_f64()
-            .unwrap_or(0.0),
-        warm_report["stage_seconds"]["train"]
-            .as_f64()
-            .unwrap_or(0.0),
-        warm_report["stage_seconds"]["predict"]
-            .as_f64()
-            .unwrap_or(0.0),
+        warm_stage("read_and_prepare"),
+        warm_stage("block"),
+        warm_stage("train"),
+        warm_stage("predict"),
     );
     results["hedui"]["prepared_cache"] = serde_json::json!({
         "first_run_wall_seconds": first_wall.as_secs_f64(),
@@ -610,14 +606,24 @@ fn main() -> Result<()> {
             s_link / warm_wall.as_secs_f64(),
             warm_peak / speak.max(1.0)
         );
-        // The engines alone: hedui's training and prediction against Splink's, without reading
-        // and standardising (which Splink, handed hedui-standardised input, does not do).
+        // Splink is handed records hedui standardised (pinyin, variant folding, township codes):
+        // a pipeline that starts, as hedui does, from the raw files spends at least hedui's
+        // own standardising time before Splink starts.
         let core = |k: &str| report["stage_seconds"][k].as_f64().unwrap_or(0.0);
-        let hedui_core = core("train") + core("predict");
+        let s_from_raw = s_link + core("read_and_prepare");
+        println!(
+            "ratio:  both from the raw files (Splink's time plus the {:.2} s hedui took to read and standardise them, which Splink's input needed), hedui is {:.1}× faster",
+            core("read_and_prepare"),
+            s_from_raw / wall.as_secs_f64(),
+        );
+        // The engines alone: hedui's blocking, training and prediction against Splink's,
+        // without reading and standardising (which Splink, handed hedui-standardised input,
+        // does not do).
+        let hedui_core = core("block") + core("train") + core("predict");
         let splink_core = s["timings_s"]["training"].as_f64().unwrap_or(0.0)
             + s["timings_s"]["predict"].as_f64().unwrap_or(0.0);
         println!(
-            "engine: hedui train+predict {hedui_core:.2} s, Splink training+predict {splink_core:.2} s ({:.1}×); hedui read and standardise {:.2} s",
+            "engine: hedui block+train+predict {hedui_core:.2} s, Splink training+predict {splink_core:.2} s ({:.1}×); hedui read and standardise {:.2} s",
             splink_core / hedui_core.max(1e-9),
             core("read_and_prepare"),
         );
@@ -628,6 +634,7 @@ fn main() -> Result<()> {
         results["speedup"] = serde_json::json!(s_link / wall.as_secs_f64());
         results["memory_ratio"] = serde_json::json!(peak / speak.max(1.0));
         results["speedup_prepared_cache"] = serde_json::json!(s_link / warm_wall.as_secs_f64());
+        results["speedup_both_from_raw"] = serde_json::json!(s_from_raw / wall.as_secs_f64());
         results["memory_ratio_prepared_cache"] = serde_json::json!(warm_peak / speak.max(1.0));
     }
     if let Some(p) = &args.json {

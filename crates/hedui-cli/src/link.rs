@@ -187,6 +187,10 @@ fn load(
             .and_then(|src| wanted.iter().position(|w| *w == src))
     });
     let mut records = Records::default();
+    // A Parquet file states its row count: the columns are sized once for the whole file.
+    if let Ok(Some(rows)) = hedui_tabular::row_count(path) {
+        records.reserve(usize::try_from(rows).unwrap_or(0));
+    }
     let mut bad_rows = 0usize;
     let (tx, rx) = std::sync::mpsc::sync_channel::<hedui_tabular::Table>(1);
     let read = std::thread::scope(|scope| {
@@ -220,7 +224,7 @@ fn load(
                 columns: &columns,
                 row_ids,
             };
-            records.append(prepare_cached(&chunk, strings, None, cache));
+            prepare_cached(&chunk, strings, None, cache, &mut records);
         }
         reader.join()
     });

@@ -58,6 +58,12 @@ impl Gender {
 /// Reads a gender as departments code it: `1`/`2` (GB/T 2261.1), `男`/`女`, `M`/`F`,
 /// `male`/`female`. `0`, `9`, `未知`, blanks and anything else give `None`.
 pub fn parse_gender(raw: &str) -> Option<Gender> {
+    // The forms almost every extract uses, as delivered (nothing to normalise).
+    match raw {
+        "1" | "男" | "男性" | "m" | "M" => return Some(Gender::Male),
+        "2" | "女" | "女性" | "f" | "F" => return Some(Gender::Female),
+        _ => {}
+    }
     let s: String = raw.nfkc().filter(|c| !c.is_whitespace()).collect();
     match s.to_ascii_lowercase().as_str() {
         "1" | "男" | "男性" | "m" | "male" => Some(Gender::Male),

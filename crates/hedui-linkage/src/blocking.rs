@@ -230,6 +230,35 @@ impl Default for Blocking {
     }
 }
 
+/// Each rule's pairs, from [`Blocking::all_rule_pairs`], with what they were made for.
+#[derive(Debug, Clone)]
+pub struct RulePairs {
+    blocking: Blocking,
+    dedupe: bool,
+    sizes: (usize, usize),
+    per_rule: Vec<OneRule>,
+}
+
+/// One rule's pairs (sorted, unique) and its report.
+type OneRule = (BlockingRule, Vec<(u32, u32)>, RuleReport);
+
+impl RulePairs {
+    /// The pairs of `rule`, if it was one of the rules.
+    pub fn get(&self, rule: BlockingRule) -> Option<&[(u32, u32)]> {
+        self.per_rule
+            .iter()
+            .find(|(r, _, _)| *r == rule)
+            .map(|(_, p, _)| p.as_slice())
+    }
+
+    /// Made by `blocking` for inputs of these sizes (and the same mode).
+    pub fn fits(&self, blocking: &Blocking, left: &Records, right: &Records, dedupe: bool) -> bool {
+        self.blocking == *blocking
+            && self.dedupe == dedupe
+            && self.sizes == (left.len(), right.len())
+    }
+}
+
 /// Records grouped by key: sorted `(key, record)` entries and, per key, its run in them.
 /// One allocation for the entries and one for the map, whatever the number of keys.
 struct KeyIndex {
@@ -276,6 +305,45 @@ impl Blocking {
         right: &Records,
         dedupe: bool,
     ) -> (Vec<Candidate>, BlockingReport) {
+        self.candidates_from(
+            &self.all_rule_pairs(left, right, dedupe),
+            left,
+            right,
+            dedupe,
+        )
+    }
+
+    /// Every rule's pairs ([`Blocking::rule_pairs`]), each rule joined once: training runs its
+    /// EM sessions on some rules' pairs and prediction takes the union of all of them, so a job
+    /// that does both works them out once.
+    pub fn all_rule_pairs(&self, left: &Records, right: &Records, dedupe: bool) -> RulePairs {
+        RulePairs {
+            blocking: self.clone(),
+            dedupe,
+            sizes: (left.len(), right.len()),
+            per_rule: self
+                .rules
+                .iter()
+                .map(|&rule| {
+                    let (pairs, report) = self.rule_pairs(rule, left, right, dedupe);
+                    (rule, pairs, report)
+                })
+                .collect(),
+        }
+    }
+
+    /// [`Blocking::candidates`] from rule pairs already worked out. Pairs made under other
+    /// settings, or for inputs of other sizes, are not used: the rules are joined afresh.
+    pub fn candidates_from(
+        &self,
+        known: &RulePairs,
+        left: &Records,
+        right: &Records,
+        dedupe: bool,
+    ) -> (Vec<Candidate>, BlockingReport) {
+        if !known.fits(self, left, right, dedupe) {
+            return self.candidates(left, right, dedupe);
+        }
         let mut report = BlockingReport {
             left_records: left.len() as u64,
             right_records: right.len() as u64,
@@ -287,18 +355,18 @@ impl Blocking {
             ..Default::default()
         };
         let mut all = Vec::new();
-        for (k, &rule) in self.rules.iter().enumerate() {
-            let (pairs, mut rr) = self.rule_pairs(rule, left, right, dedupe);
+        for (k, (_, pairs, rr)) in known.per_rule.iter().enumerate() {
+            let mut rr = rr.clone();
             rr.proposed = pairs.len() as u64;
             let earlier = &self.rules[..k];
             let kept: Vec<Candidate> = pairs
-                .into_par_iter()
-                .filter(|&(l, r)| {
+                .par_iter()
+                .filter(|&&(l, r)| {
                     !earlier
                         .iter()
                         .any(|e| e.covers(left, l as usize, right, r as usize))
                 })
-                .map(|(l, r)| Candidate {
+                .map(|&(l, r)| Candidate {
                     l,
                     r,
                     rule: k as u8,
@@ -559,6 +627,29 @@ mod tests {
         assert_eq!(pairs.iter().filter(|p| p.0 == 0 && p.1 == 0).count(), 1);
         assert_eq!(report.candidates, c.len() as u64);
         assert_eq!(report.rules.len(), 5);
+
+        // Rule pairs worked out once give the same candidates and report; pairs made for
+        // other inputs are not used.
+        let blocking = Blocking::default();
+        let shared = blocking.all_rule_pairs(&left, &right, false);
+        let (c2, report2) = blocking.candidates_from(&shared, &left, &right, false);
+        assert_eq!(c2, c);
+        assert_eq!(
+            serde_json::to_string(&report2).ok(),
+            serde_json::to_string(&report).ok()
+        );
+        assert_eq!(
+            shared.get(BlockingRule::IdNumber),
+            Some(&[(0u32, 0u32)][..])
+        );
+        let fewer = prepare(
+            &[rec("421303198001010018", "张三", "1980-01-01")],
+            &mut s,
+            None,
+        );
+        assert!(!shared.fits(&blocking, &fewer, &right, false));
+        let (c3, _) = blocking.candidates_from(&shared, &fewer, &right, false);
+        assert_eq!(c3, blocking.candidates(&fewer, &right, false).0);
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use chrono::NaiveDate;
 
-use crate::blocking::BlockingReport;
+use crate::blocking::{Blocking, BlockingReport};
 use crate::cluster::{ClusterInput, ClusterSettings, Edge, cluster};
 use crate::model::Model;
-use crate::predict::{ScoredPair, choose_threshold, predict};
+use crate::predict::{ScoredPair, choose_threshold, score};
 use crate::record::{IdQuality, InputRecord, Interner, RecordSource, Records, prepare};
-use crate::train::{TrainSettings, train_unsupervised};
+use crate::train::{TrainSettings, train_unsupervised_with};
 
 /// Options of a job.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +71,8 @@ impl JobOutput {
 pub enum Stage {
     /// Standardising the records.
     Prepare,
+    /// Joining the records on each blocking rule (the pairs training and prediction share).
+    Block,
     /// Training the model.
     Train,
     /// Blocking and scoring.
@@ -112,21 +114,34 @@ pub fn run_prepared(
     on_stage: &mut dyn FnMut(Stage),
 ) -> JobOutput {
     let rr = if dedupe { &left } else { &right };
+    // Training blocks with the default rules and prediction with the model's: a job that
+    // trains its own model joins each rule once for both.
+    let blocking = options
+        .model
+        .as_ref()
+        .map_or_else(Blocking::default, |m| m.blocking.clone());
+    on_stage(Stage::Block);
+    let rule_pairs = blocking.all_rule_pairs(&left, rr, dedupe);
     on_stage(Stage::Train);
     let model = match &options.model {
         Some(m) => m.clone(),
-        None => train_unsupervised(
+        None => train_unsupervised_with(
             &left,
             rr,
             dedupe,
             &strings,
-            &crate::blocking::Blocking::default(),
+            &blocking,
             &options.train,
+            Some(&rule_pairs),
         ),
     };
     on_stage(Stage::Predict);
     let floor = options.keep_floor.unwrap_or(0.01).min(0.05);
-    let predictions = predict(&model, &left, rr, dedupe, &strings, floor);
+    let blocked = model
+        .blocking
+        .candidates_from(&rule_pairs, &left, rr, dedupe);
+    drop(rule_pairs);
+    let predictions = score(&model, &left, rr, dedupe, &strings, floor, blocked);
     let threshold = options
         .threshold
         .unwrap_or_else(|| choose_threshold(&predictions.pairs));

@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap as HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::BlockingReport;
+use crate::blocking::{BlockingReport, Candidate};
 use crate::comparison::{ComparisonKind, Gammas, compare};
 use crate::model::{Explanation, Model, probability};
 use crate::record::{Interner, Records};
@@ -92,7 +92,22 @@ pub fn predict(
     strings: &Interner,
     floor: f64,
 ) -> Predictions {
-    let (candidates, report) = model.blocking.candidates(left, right, dedupe);
+    let blocked = model.blocking.candidates(left, right, dedupe);
+    score(model, left, right, dedupe, strings, floor, blocked)
+}
+
+/// Scores candidate pairs already blocked (with [`crate::blocking::Blocking::candidates`] or
+/// [`crate::blocking::Blocking::candidates_from`] under the model's blocking), keeping those at
+/// or above `floor`.
+pub fn score(
+    model: &Model,
+    left: &Records,
+    right: &Records,
+    dedupe: bool,
+    strings: &Interner,
+    floor: f64,
+    (candidates, report): (Vec<Candidate>, BlockingReport),
+) -> Predictions {
     let sides: Vec<&Records> = if dedupe {
         vec![left]
     } else {

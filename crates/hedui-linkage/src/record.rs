@@ -405,46 +405,14 @@ pub struct Records {
 }
 
 impl Records {
-    /// Empty columns with room for `n` records (growing 15 columns of millions of entries by
-    /// doubling would copy and fault in twice the memory).
-    fn with_capacity(n: usize) -> Records {
-        Records {
-            record_id: RecordIds {
-                text: String::with_capacity(n * 12),
-                ends: Vec::with_capacity(n),
-            },
-            id18: Vec::with_capacity(n),
-            id_quality: Vec::with_capacity(n),
-            id_was15: Vec::with_capacity(n),
-            name_raw: Vec::with_capacity(n),
-            name: Vec::with_capacity(n),
-            name_wildcard: Vec::with_capacity(n),
-            pinyin: Vec::with_capacity(n),
-            surname_pinyin: Vec::with_capacity(n),
-            former_name: Vec::with_capacity(n),
-            dob: Vec::with_capacity(n),
-            gender: Vec::with_capacity(n),
-            township: Vec::with_capacity(n),
-            village: Vec::with_capacity(n),
-            address: Vec::with_capacity(n),
-            phone: Vec::with_capacity(n),
-        }
-    }
-
-    /// Number of records.
-    pub fn len(&self) -> usize {
-        self.record_id.len()
-    }
-
-    /// Appends `other`'s records after these (both standardised into the same [`Interner`]).
-    pub fn append(&mut self, other: Records) {
-        let base = self.record_id.text.len();
-        self.record_id.text.push_str(&other.record_id.text);
-        self.record_id
-            .ends
-            .extend(other.record_id.ends.iter().map(|e| e + base));
+    /// Room for `n` more records in every column (a caller that knows how many records a
+    /// chunked read will bring sizes the columns once: growing 15 columns of millions of
+    /// entries by doubling copies them and touches twice the memory).
+    pub fn reserve(&mut self, n: usize) {
+        self.record_id.text.reserve(n * 12);
+        self.record_id.ends.reserve(n);
         macro_rules! columns {
-            ($($c:ident),*) => {$( self.$c.extend(other.$c); )*};
+            ($($c:ident),*) => {$( self.$c.reserve(n); )*};
         }
         columns!(
             id18,
@@ -463,6 +431,11 @@ impl Records {
             address,
             phone
         );
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.record_id.len()
     }
 
     /// True if there are none.
@@ -516,7 +489,7 @@ struct NameIds {
 }
 
 /// A standardised address, interned.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 struct AddressIds {
     township: u32,
     village: u32,
@@ -651,28 +624,35 @@ pub fn prepare<S: RecordSource + ?Sized>(
     interner: &mut Interner,
     reference: Option<NaiveDate>,
 ) -> Records {
-    prepare_with(records, interner, reference, None)
+    let mut out = Records::default();
+    out.reserve(records.len());
+    prepare_with(records, interner, reference, None, &mut out);
+    out
 }
 
-/// Names and birth dates already standardised by [`prepare_cached`], for a file prepared in
-/// chunks: a value met again in a later chunk is looked up rather than standardised again.
-/// Addresses are not kept: they repeat within a household, and a household's records are
-/// seldom far apart.
+/// Names, addresses and birth dates already standardised by [`prepare_cached`], for a file
+/// prepared in chunks: a value met again in a later chunk is looked up rather than
+/// standardised again. (A register sorted by person rather than by household spreads a
+/// household's address over many chunks: in the synthetic 2M register, two in five of the
+/// addresses a chunk meets were met in an earlier one.)
 #[derive(Debug, Default)]
 pub struct PrepareCache {
     names: HashMap<Box<str>, NameIds>,
+    addresses: HashMap<Box<str>, AddressIds>,
     dates: HashMap<Box<str>, Option<NaiveDate>>,
 }
 
-/// [`prepare`] for one chunk of a larger input, reusing (and filling) `cache`. The chunks'
-/// [`Records`] are joined with [`Records::append`].
+/// [`prepare`] for one chunk of a larger input, reusing (and filling) `cache`, its records
+/// appended to `out` (which the caller sizes with [`Records::reserve`] when it knows the
+/// input's length).
 pub fn prepare_cached<S: RecordSource + ?Sized>(
     records: &S,
     interner: &mut Interner,
     reference: Option<NaiveDate>,
     cache: &mut PrepareCache,
-) -> Records {
-    prepare_with(records, interner, reference, Some(cache))
+    out: &mut Records,
+) {
+    prepare_with(records, interner, reference, Some(cache), out);
 }
 
 /// Each distinct value's standardised form: those not yet in `cache` (looked up in parallel)
@@ -717,13 +697,22 @@ fn prepare_with<S: RecordSource + ?Sized>(
     interner: &mut Interner,
     reference: Option<NaiveDate>,
     mut cache: Option<&mut PrepareCache>,
-) -> Records {
+    out: &mut Records,
+) {
     let ctx = DateContext {
         reference,
         allow_excel_serial: true,
     };
     let n = records.len();
-    let mut out = Records::with_capacity(n);
+    // Room for the ids' text: this chunk's, and as much again per record for the records the
+    // caller reserved room for (so a file read in chunks grows its id buffer once).
+    let id_bytes: usize = (0..n)
+        .map(|i| records.field(i, RecordField::RecordId).map_or(0, str::len))
+        .sum();
+    let to_come = (out.record_id.ends.capacity() - out.record_id.ends.len()).max(n);
+    out.record_id
+        .text
+        .reserve(id_bytes.div_ceil(n.max(1)) * to_come);
     // One pass over the records: their ids, their (rare) former names, and the distinct names,
     // addresses and birth dates.
     // The three hash-heavy scans run side by side.
@@ -771,12 +760,16 @@ fn prepare_with<S: RecordSource + ?Sized>(
             }
         },
     );
-    let address_ids: Vec<AddressIds> =
-        standardise_distinct(&addresses.values, None, parse_address, |a| AddressIds {
+    let address_ids: Vec<AddressIds> = standardise_distinct(
+        &addresses.values,
+        cache.as_deref_mut().map(|c| &mut c.addresses),
+        parse_address,
+        |a| AddressIds {
             township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
             village: interner.intern(a.village.as_deref().unwrap_or("")),
             text: interner.intern(&a.normalized),
-        });
+        },
+    );
     let date_std: Vec<Option<NaiveDate>> = standardise_distinct(
         &dates.values,
         cache.map(|c| &mut c.dates),
@@ -817,7 +810,6 @@ fn prepare_with<S: RecordSource + ?Sized>(
         out.address.push(ad.text);
         out.phone.push(p.phone);
     }
-    out
 }
 
 /// Year, month and day of a day number.
@@ -876,7 +868,7 @@ mod tests {
         let mut cache = PrepareCache::default();
         let mut joined = Records::default();
         for chunk in recs.chunks(13) {
-            joined.append(prepare_cached(chunk, &mut strings, None, &mut cache));
+            prepare_cached(chunk, &mut strings, None, &mut cache, &mut joined);
         }
         assert_eq!(joined.len(), whole.len());
         for i in 0..whole.len() {

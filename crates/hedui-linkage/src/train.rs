@@ -2,6 +2,7 @@
 //! on agreement-pattern counts (each iteration costs the number of distinct patterns, not the
 //! number of pairs), or every parameter from labelled pairs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -10,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::blocking::{Blocking, BlockingRule};
+use crate::blocking::{Blocking, BlockingRule, RulePairs};
 use crate::comparison::{ComparisonKind, Gammas, compare};
 use crate::model::{
     ComparisonParams, EmSession, LevelParams, MIN_PROBABILITY, Model, TrainingInfo,
@@ -370,6 +371,27 @@ pub fn train_unsupervised(
     blocking: &Blocking,
     settings: &TrainSettings,
 ) -> Model {
+    train_unsupervised_with(left, right, dedupe, strings, blocking, settings, None)
+}
+
+/// [`train_unsupervised`] taking its rules' pairs from `known` (as prediction will use them)
+/// where they were made by `blocking` for these inputs.
+pub fn train_unsupervised_with(
+    left: &Records,
+    right: &Records,
+    dedupe: bool,
+    strings: &Interner,
+    blocking: &Blocking,
+    settings: &TrainSettings,
+    known: Option<&RulePairs>,
+) -> Model {
+    let known = known.filter(|k| k.fits(blocking, left, right, dedupe));
+    let pairs_of = |rule: BlockingRule| -> Cow<'_, [(u32, u32)]> {
+        match known.and_then(|k| k.get(rule)) {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(blocking.rule_pairs(rule, left, right, dedupe).0),
+        }
+    };
     let (u, sampled, id_non_null) = estimate_u_using_random_sampling(
         left,
         right,
@@ -385,7 +407,7 @@ pub fn train_unsupervised(
     let mut exact_id_pairs = 0u64;
     let mut exact_patterns = BTreeMap::new();
     for rule in [BlockingRule::IdNumber, BlockingRule::PinyinBirthDate] {
-        let (pairs, _) = blocking.rule_pairs(rule, left, right, dedupe);
+        let pairs = pairs_of(rule);
         if rule == BlockingRule::IdNumber {
             exact_id_pairs = pairs.len() as u64;
         }
@@ -410,7 +432,7 @@ pub fn train_unsupervised(
             // namesakes born the same day.
             let counts = name_counts(left, right, dedupe, strings);
             let mut anchor = vec![0u64; ComparisonKind::IdNumber.levels().len()];
-            for &(l, r) in &pairs {
+            for &(l, r) in pairs.iter() {
                 let (a, b) = (left.name[l as usize], right.name[r as usize]);
                 if counts[a as usize] + counts[b as usize] <= RARE_NAME_PAIR_COUNT {
                     let g = compare(left, l as usize, right, r as usize, strings);
@@ -480,7 +502,7 @@ pub fn train_unsupervised(
             }
         })
         .collect();
-    let (one_edit, _) = blocking.rule_pairs(BlockingRule::IdOneEdit, left, right, dedupe);
+    let one_edit = pairs_of(BlockingRule::IdOneEdit);
     let one_edit_patterns = count_patterns(
         one_edit
             .par_iter()
@@ -733,6 +755,15 @@ mod label_tests {
         };
         let blocking = Blocking::default();
         let unsupervised = train_unsupervised(&l, &r, false, &s, &blocking, &settings);
+        // Training on rule pairs worked out beforehand (as a job shares them with prediction)
+        // gives the same model.
+        let shared = blocking.all_rule_pairs(&l, &r, false);
+        let with_shared =
+            train_unsupervised_with(&l, &r, false, &s, &blocking, &settings, Some(&shared));
+        assert_eq!(
+            serde_json::to_string(&with_shared).ok(),
+            serde_json::to_string(&unsupervised).ok()
+        );
         let labelled = train_from_labels(&l, &r, false, &s, &labels, &blocking, &settings);
         assert_eq!(labelled.training.method, "labels");
         let dob = |m: &Model| m.comparisons[2].levels[2].m_probability; // one_component_off

@@ -61,6 +61,14 @@ fn arrow_error(path: &Path, e: ArrowError) -> Error {
     }
 }
 
+/// The number of data rows the file's footer states, read without decoding any page.
+pub(crate) fn num_rows(path: &Path) -> Result<u64, Error> {
+    let file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
+    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
+
 /// Reads a Parquet file. With `emit`, every `chunk` rows are handed to it as they fill (batch
 /// by batch, so memory is bounded by the chunk); the rows after the last full chunk are
 /// returned.

@@ -386,6 +386,21 @@ fn check_file(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// The number of data rows in the file, when the format states it up front (a Parquet
+/// footer); `None` for CSV and XLSX, which would have to be read to count them. For sizing
+/// what a chunked read will fill.
+///
+/// # Errors
+///
+/// As [`read_headers`].
+pub fn row_count(path: impl AsRef<Path>) -> Result<Option<u64>, Error> {
+    let path = path.as_ref();
+    match FileFormat::from_path(path)? {
+        FileFormat::Parquet => columnar::num_rows(path).map(Some),
+        FileFormat::Csv | FileFormat::Xlsx => Ok(None),
+    }
+}
+
 /// Reads only the header row (CSV, XLSX) or the schema (Parquet).
 ///
 /// # Errors

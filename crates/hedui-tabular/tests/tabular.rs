@@ -627,6 +627,15 @@ fn parquet_writer_keeps_types() {
     );
     let t = read_table(&path, None).expect("read");
     assert_eq!(t.num_rows(), 100_000);
+    // The footer states the row count; a CSV does not.
+    assert_eq!(
+        hedui_tabular::row_count(&path).expect("count"),
+        Some(100_000)
+    );
+    let csv = dir.path().join("rows.csv");
+    fs::write(&csv, "a\n1\n2\n").expect("csv");
+    assert_eq!(hedui_tabular::row_count(&csv).expect("count"), None);
+    fs::remove_file(&csv).expect("remove");
     assert_eq!(t.columns[0].get(99_999), Some("L99999"));
     assert_eq!(t.columns[1].get(0), None);
     assert_eq!(t.columns[1].get(1), Some("R"));
