@@ -407,9 +407,9 @@ pub struct Records {
 impl Records {
     /// Room for `n` more records in every column (a caller that knows how many records a
     /// chunked read will bring sizes the columns once: growing 15 columns of millions of
-    /// entries by doubling copies them and touches twice the memory).
+    /// entries by doubling copies them and touches twice the memory). The ids' text is sized
+    /// when the first records arrive, from their ids' length.
     pub fn reserve(&mut self, n: usize) {
-        self.record_id.text.reserve(n * 12);
         self.record_id.ends.reserve(n);
         macro_rules! columns {
             ($($c:ident),*) => {$( self.$c.reserve(n); )*};
