@@ -319,15 +319,7 @@ pub fn rebase(records: &mut Records, from: &Interner, into: &mut Interner) {
             *v = map.get(*v as usize).copied().unwrap_or(0);
         }
     };
-    for col in [
-        &mut records.name_raw,
-        &mut records.name,
-        &mut records.pinyin,
-        &mut records.surname_pinyin,
-        &mut records.former_name,
-        &mut records.village,
-        &mut records.address,
-    ] {
+    for col in records.interned_columns_mut() {
         remap(col);
     }
 }

@@ -433,6 +433,56 @@ impl Records {
         );
     }
 
+    /// The columns that hold [`Interner`] ids.
+    pub(crate) fn interned_columns_mut(&mut self) -> [&mut Vec<u32>; 7] {
+        [
+            &mut self.name_raw,
+            &mut self.name,
+            &mut self.pinyin,
+            &mut self.surname_pinyin,
+            &mut self.former_name,
+            &mut self.village,
+            &mut self.address,
+        ]
+    }
+
+    /// Records `rows` (in that order), their strings interned into `into` (a small interner of
+    /// their own keeps a sample's strings close together in memory). Rows out of range are
+    /// skipped.
+    pub fn subset(&self, rows: &[usize], from: &Interner, into: &mut Interner) -> Records {
+        let mut out = Records::default();
+        out.reserve(rows.len());
+        for &i in rows.iter().filter(|&&i| i < self.len()) {
+            out.record_id.push(self.record_id.get(i));
+            macro_rules! columns {
+                ($($c:ident),*) => {$( out.$c.push(self.$c[i]); )*};
+            }
+            columns!(
+                id18,
+                id_quality,
+                id_was15,
+                name_raw,
+                name,
+                name_wildcard,
+                pinyin,
+                surname_pinyin,
+                former_name,
+                dob,
+                gender,
+                township,
+                village,
+                address,
+                phone
+            );
+        }
+        for column in out.interned_columns_mut() {
+            for v in column.iter_mut() {
+                *v = into.intern(from.get(*v));
+            }
+        }
+        out
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.record_id.len()
@@ -655,41 +705,78 @@ pub fn prepare_cached<S: RecordSource + ?Sized>(
     prepare_with(records, interner, reference, Some(cache), out);
 }
 
-/// Each distinct value's standardised form: those not yet in `cache` (looked up in parallel)
-/// are worked out by `par` (in parallel, a chunk at a time so that only one chunk of
-/// intermediate strings is alive) and finished by `seq` (in order: interning), then remembered
-/// in `cache`.
-fn standardise_distinct<M: Send, T: Copy + Default + Send + Sync>(
-    values: &[&str],
-    cache: Option<&mut HashMap<Box<str>, T>>,
-    par: impl Fn(&str) -> M + Sync + Send,
-    mut seq: impl FnMut(M) -> T,
-) -> Vec<T> {
-    const CHUNK: usize = 1 << 15;
-    let known: Vec<Option<T>> = match cache.as_deref() {
+/// The distinct values already in `cache` (looked up in parallel), and the others.
+fn split_known<'v, T: Copy + Send + Sync>(
+    values: &[&'v str],
+    cache: Option<&HashMap<Box<str>, T>>,
+) -> (Vec<Option<T>>, Vec<&'v str>) {
+    let known: Vec<Option<T>> = match cache {
         Some(c) => values.par_iter().map(|v| c.get(*v).copied()).collect(),
         None => vec![None; values.len()],
     };
-    let missing: Vec<&str> = values
+    let missing = values
         .iter()
         .zip(&known)
         .filter(|(_, k)| k.is_none())
         .map(|(v, _)| *v)
         .collect();
-    let mut made: Vec<T> = Vec::with_capacity(missing.len());
-    for chunk in missing.chunks(CHUNK) {
-        let std: Vec<M> = chunk.par_iter().map(|v| par(v)).collect();
-        made.extend(std.into_iter().map(&mut seq));
-    }
+    (known, missing)
+}
+
+/// Each distinct value's standardised form, from `known` or, in order, from `made` (the forms
+/// of the values [`split_known`] found missing, which are remembered in `cache`).
+fn merge_known<T: Copy + Default>(
+    known: Vec<Option<T>>,
+    missing: &[&str],
+    made: &[T],
+    cache: Option<&mut HashMap<Box<str>, T>>,
+) -> Vec<T> {
     let mut fresh = made.iter();
     let out = known
         .into_iter()
         .map(|k| k.unwrap_or_else(|| fresh.next().copied().unwrap_or_default()))
         .collect();
     if let Some(c) = cache {
-        c.extend(missing.into_iter().map(Box::<str>::from).zip(made));
+        c.extend(missing.iter().map(|v| Box::<str>::from(*v)).zip(made.iter().copied()));
     }
     out
+}
+
+/// Runs `make` over `items` in parallel and `take` over its results in order, a slice at a
+/// time, `take` of one slice running beside `make` of the next: the sequential step (interning)
+/// keeps one thread busy while the other standardises, and only two slices of intermediate
+/// strings are alive at once.
+fn overlapped<I: Sync, M: Send>(
+    items: &[I],
+    make: impl Fn(&I) -> M + Sync + Send,
+    mut take: impl FnMut(M) + Send,
+) {
+    const SLICE: usize = 1 << 13;
+    let mut slices = items.chunks(SLICE);
+    let Some(first) = slices.next() else {
+        return;
+    };
+    let mut made: Vec<M> = first.par_iter().map(&make).collect();
+    for next in slices {
+        let (_, following) = rayon::join(
+            || made.drain(..).for_each(&mut take),
+            || next.par_iter().map(&make).collect::<Vec<M>>(),
+        );
+        made = following;
+    }
+    made.into_iter().for_each(take);
+}
+
+/// A distinct value to standardise, for [`overlapped`].
+enum Raw<'a> {
+    Name(&'a str),
+    Address(&'a str),
+}
+
+/// Its standardised forms, before interning.
+enum Standardised {
+    Name(Option<String>, String, bool, String, String),
+    Address(hedui_identity::address::Address),
 }
 
 fn prepare_with<S: RecordSource + ?Sized>(
@@ -745,71 +832,137 @@ fn prepare_with<S: RecordSource + ?Sized>(
         },
     );
 
-    let name_ids: Vec<NameIds> = standardise_distinct(
-        &names.values,
+    // Birth dates first: the ID checks below use them.
+    let (dates_known, dates_missing) =
+        split_known(&dates.values, cache.as_deref().map(|c| &c.dates));
+    let dates_made: Vec<Option<NaiveDate>> = dates_missing
+        .par_iter()
+        .map(|v| parse_date(v, &ctx).date)
+        .collect();
+    let date_std = merge_known(
+        dates_known,
+        &dates_missing,
+        &dates_made,
+        cache.as_deref_mut().map(|c| &mut c.dates),
+    );
+
+    // The names and addresses not met before, standardised in parallel and interned in order.
+    let (names_known, names_missing) =
+        split_known(&names.values, cache.as_deref().map(|c| &c.names));
+    let (addresses_known, addresses_missing) =
+        split_known(&addresses.values, cache.as_deref().map(|c| &c.addresses));
+    let raw: Vec<Raw<'_>> = names_missing
+        .iter()
+        .map(|v| Raw::Name(v))
+        .chain(addresses_missing.iter().map(|v| Raw::Address(v)))
+        .collect();
+    let mut names_made: Vec<NameIds> = Vec::with_capacity(names_missing.len());
+    let mut addresses_made: Vec<AddressIds> = Vec::with_capacity(addresses_missing.len());
+    // Alongside: each record's ID number, gender and phone.
+    let (per, ()) = rayon::join(
+        || {
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    per_record(
+                        IdFields {
+                            id_number: records.field(i, RecordField::IdNumber),
+                            gender: records.field(i, RecordField::Gender),
+                            phone: records.field(i, RecordField::Phone),
+                        },
+                        dates.get(&date_std, i).copied().flatten(),
+                        &ctx,
+                    )
+                })
+                .collect::<Vec<PerRecord>>()
+        },
+        || {
+            overlapped(
+                &raw,
+                |r| match r {
+                    Raw::Name(v) => {
+                        let (raw, name, wildcard, pinyin, surname) = standardise_name(v);
+                        Standardised::Name(raw, name, wildcard, pinyin, surname)
+                    }
+                    Raw::Address(v) => Standardised::Address(parse_address(v)),
+                },
+                |m| match m {
+                    Standardised::Name(raw, name, wildcard, pinyin, surname) => {
+                        let name = interner.intern(&name);
+                        names_made.push(NameIds {
+                            raw: raw.map_or(name, |r| interner.intern(&r)),
+                            name,
+                            wildcard,
+                            pinyin: interner.intern(&pinyin),
+                            surname_pinyin: interner.intern(&surname),
+                        });
+                    }
+                    Standardised::Address(a) => addresses_made.push(AddressIds {
+                        township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
+                        village: interner.intern(a.village.as_deref().unwrap_or("")),
+                        text: interner.intern(&a.normalized),
+                    }),
+                },
+            );
+        },
+    );
+    let name_ids = merge_known(
+        names_known,
+        &names_missing,
+        &names_made,
         cache.as_deref_mut().map(|c| &mut c.names),
-        standardise_name,
-        |(raw, name, wildcard, pinyin, surname)| {
-            let name = interner.intern(&name);
-            NameIds {
-                raw: raw.map_or(name, |r| interner.intern(&r)),
-                name,
-                wildcard,
-                pinyin: interner.intern(&pinyin),
-                surname_pinyin: interner.intern(&surname),
+    );
+    let address_ids = merge_known(
+        addresses_known,
+        &addresses_missing,
+        &addresses_made,
+        cache.map(|c| &mut c.addresses),
+    );
+
+    // The columns filled two halves at a time.
+    let Records {
+        id18,
+        id_quality,
+        id_was15,
+        name_raw,
+        name,
+        name_wildcard,
+        pinyin,
+        surname_pinyin,
+        dob,
+        gender,
+        township,
+        village,
+        address,
+        phone,
+        ..
+    } = out;
+    rayon::join(
+        || {
+            for p in &per {
+                id18.push(p.id18);
+                id_quality.push(p.id_quality);
+                id_was15.push(p.id_was15);
+                dob.push(p.dob);
+                gender.push(p.gender);
+                phone.push(p.phone);
+            }
+        },
+        || {
+            for i in 0..n {
+                let nm = names.get(&name_ids, i).copied().unwrap_or_default();
+                name_raw.push(nm.raw);
+                name.push(nm.name);
+                name_wildcard.push(nm.wildcard);
+                pinyin.push(nm.pinyin);
+                surname_pinyin.push(nm.surname_pinyin);
+                let ad = addresses.get(&address_ids, i).copied().unwrap_or_default();
+                township.push(ad.township);
+                village.push(ad.village);
+                address.push(ad.text);
             }
         },
     );
-    let address_ids: Vec<AddressIds> = standardise_distinct(
-        &addresses.values,
-        cache.as_deref_mut().map(|c| &mut c.addresses),
-        parse_address,
-        |a| AddressIds {
-            township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
-            village: interner.intern(a.village.as_deref().unwrap_or("")),
-            text: interner.intern(&a.normalized),
-        },
-    );
-    let date_std: Vec<Option<NaiveDate>> = standardise_distinct(
-        &dates.values,
-        cache.map(|c| &mut c.dates),
-        |v| parse_date(v, &ctx).date,
-        |d| d,
-    );
-
-    let per: Vec<PerRecord> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            per_record(
-                IdFields {
-                    id_number: records.field(i, RecordField::IdNumber),
-                    gender: records.field(i, RecordField::Gender),
-                    phone: records.field(i, RecordField::Phone),
-                },
-                dates.get(&date_std, i).copied().flatten(),
-                &ctx,
-            )
-        })
-        .collect();
-
-    for (i, p) in per.into_iter().enumerate() {
-        out.id18.push(p.id18);
-        out.id_quality.push(p.id_quality);
-        out.id_was15.push(p.id_was15);
-        let nm = names.get(&name_ids, i).copied().unwrap_or_default();
-        out.name_raw.push(nm.raw);
-        out.name.push(nm.name);
-        out.name_wildcard.push(nm.wildcard);
-        out.pinyin.push(nm.pinyin);
-        out.surname_pinyin.push(nm.surname_pinyin);
-        out.dob.push(p.dob);
-        out.gender.push(p.gender);
-        let ad = addresses.get(&address_ids, i).copied().unwrap_or_default();
-        out.township.push(ad.township);
-        out.village.push(ad.village);
-        out.address.push(ad.text);
-        out.phone.push(p.phone);
-    }
 }
 
 /// Year, month and day of a day number.
@@ -844,6 +997,43 @@ mod tests {
             distinct.dedup();
             prop_assert_eq!(s.len(), distinct.len() + 1);
         }
+    }
+
+    /// A subset keeps the chosen rows' fields, its strings re-interned into its own interner.
+    #[test]
+    fn subset_keeps_rows_and_their_strings() {
+        let recs: Vec<InputRecord> = (0..6)
+            .map(|i| InputRecord {
+                record_id: format!("R{i}"),
+                name: Some(["张伟", "王芳", "李娜"][i % 3].into()),
+                former_name: (i == 4).then(|| "张三".into()),
+                id_number: Some(format!("42130319800101{:03}X", i)),
+                birth_date: Some("1980-01-01".into()),
+                gender: None,
+                address: Some(format!("湖北省随州市曾都区南郊街道{}号", i)),
+                phone: None,
+            })
+            .collect();
+        let mut strings = Interner::new();
+        let all = prepare(&recs, &mut strings, None);
+        let mut own = Interner::new();
+        let sub = all.subset(&[4, 1, 99], &strings, &mut own);
+        assert_eq!(sub.len(), 2);
+        for (k, i) in [4usize, 1].into_iter().enumerate() {
+            assert_eq!(sub.record_id.get(k), all.record_id.get(i));
+            assert_eq!(sub.id18[k], all.id18[i]);
+            assert_eq!(sub.dob[k], all.dob[i]);
+            for (a, b) in [
+                (sub.name[k], all.name[i]),
+                (sub.pinyin[k], all.pinyin[i]),
+                (sub.former_name[k], all.former_name[i]),
+                (sub.address[k], all.address[i]),
+                (sub.village[k], all.village[i]),
+            ] {
+                assert_eq!(own.get(a), strings.get(b));
+            }
+        }
+        assert!(own.len() < strings.len());
     }
 
     /// Chunks prepared one by one with a shared cache and appended give the same records as
