@@ -737,7 +737,12 @@ fn merge_known<T: Copy + Default>(
         .map(|k| k.unwrap_or_else(|| fresh.next().copied().unwrap_or_default()))
         .collect();
     if let Some(c) = cache {
-        c.extend(missing.iter().map(|v| Box::<str>::from(*v)).zip(made.iter().copied()));
+        c.extend(
+            missing
+                .iter()
+                .map(|v| Box::<str>::from(*v))
+                .zip(made.iter().copied()),
+        );
     }
     out
 }
