@@ -162,17 +162,21 @@ struct Loaded {
     bad_rows: usize,
 }
 
-/// Reads one input file and standardises its records into `strings`.
-///
-/// Only the identity columns are read, a chunk at a time, and each chunk is standardised as
-/// soon as it is read while the next one is being read on another thread: the raw text of a
-/// 2-million-row register is never in memory all at once.
-fn load(
-    path: &Path,
-    common: &CommonArgs,
-    strings: &mut Interner,
-    cache: &mut PrepareCache,
-) -> Result<Loaded> {
+/// An input file whose identity columns are being read, a chunk at a time, on a thread of
+/// its own (so that one file's reading can start while another is still being standardised).
+struct Opened {
+    path: PathBuf,
+    /// Index into a chunk's columns of each field, in [`Field::ALL`] order.
+    columns: [Option<usize>; 8],
+    /// The row count a Parquet footer states.
+    rows: Option<u64>,
+    chunks: std::sync::mpsc::Receiver<hedui_tabular::Table>,
+    reader: std::thread::JoinHandle<Result<(), hedui_tabular::Error>>,
+}
+
+/// Recognises `path`'s identity columns and starts reading them. At most two chunks wait
+/// unstandardised.
+fn open(path: &Path, common: &CommonArgs) -> Result<Opened> {
     let overrides: Vec<(Field, String)> = common
         .map
         .iter()
@@ -186,49 +190,81 @@ fn load(
         map.get(f)
             .and_then(|src| wanted.iter().position(|w| *w == src))
     });
-    let mut records = Records::default();
-    // A Parquet file states its row count: the columns are sized once for the whole file.
-    if let Ok(Some(rows)) = hedui_tabular::row_count(path) {
-        records.reserve(usize::try_from(rows).unwrap_or(0));
-    }
-    let mut bad_rows = 0usize;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<hedui_tabular::Table>(1);
-    let read = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let tx = tx;
+    let rows = hedui_tabular::row_count(path).ok().flatten();
+    let (tx, chunks) = std::sync::mpsc::sync_channel::<hedui_tabular::Table>(1);
+    let chunk_rows = usize::try_from(common.chunk_rows).unwrap_or(usize::MAX);
+    let file = path.to_owned();
+    let reader = std::thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || {
             read_columns_chunked(
-                path,
+                &file,
                 Some(&wanted),
                 &ReadOptions::default(),
-                usize::try_from(common.chunk_rows).unwrap_or(usize::MAX),
+                chunk_rows,
                 &mut |t| {
-                    // The receiver only stops early when this thread's result is an error.
+                    // A receiver gone means the job has failed: the rest is not needed.
                     let _ = tx.send(t);
                 },
             )
-        });
-        for table in rx {
-            for bad in &table.bad_rows {
-                if bad_rows < 5 {
-                    tracing::warn!(file = %path.display(), line = bad.line, reason = %bad.reason, "row not read");
-                }
-                bad_rows += 1;
+        })
+        .with_context(|| format!("starting to read {}", path.display()))?;
+    Ok(Opened {
+        path: path.to_owned(),
+        columns,
+        rows,
+        chunks,
+        reader,
+    })
+}
+
+/// Reads one input file and standardises its records into `strings`.
+fn load(
+    path: &Path,
+    common: &CommonArgs,
+    strings: &mut Interner,
+    cache: &mut PrepareCache,
+) -> Result<Loaded> {
+    standardise(open(path, common)?, strings, cache)
+}
+
+/// Standardises an opened file's records into `strings`, each chunk as soon as it is read
+/// while the next one is being read: the raw text of a 2-million-row register is never in
+/// memory all at once.
+fn standardise(file: Opened, strings: &mut Interner, cache: &mut PrepareCache) -> Result<Loaded> {
+    let Opened {
+        path,
+        columns,
+        rows,
+        chunks,
+        reader,
+    } = file;
+    let mut records = Records::default();
+    // A Parquet file states its row count: the columns are sized once for the whole file.
+    if let Some(rows) = rows {
+        records.reserve(usize::try_from(rows).unwrap_or(0));
+    }
+    let mut bad_rows = 0usize;
+    for table in chunks {
+        for bad in &table.bad_rows {
+            if bad_rows < 5 {
+                tracing::warn!(file = %path.display(), line = bad.line, reason = %bad.reason, "row not read");
             }
-            let row_ids = if columns[0].is_none() {
-                table.row_numbers.iter().map(u64::to_string).collect()
-            } else {
-                Vec::new()
-            };
-            let chunk = ChunkRecords {
-                table: &table,
-                columns: &columns,
-                row_ids,
-            };
-            prepare_cached(&chunk, strings, None, cache, &mut records);
+            bad_rows += 1;
         }
-        reader.join()
-    });
-    match read {
+        let row_ids = if columns[0].is_none() {
+            table.row_numbers.iter().map(u64::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        let chunk = ChunkRecords {
+            table: &table,
+            columns: &columns,
+            row_ids,
+        };
+        prepare_cached(&chunk, strings, None, cache, &mut records);
+    }
+    match reader.join() {
         Ok(r) => r.map_err(|e| InputProblem(e.to_string()))?,
         Err(panic) => std::panic::resume_unwind(panic),
     }
@@ -579,15 +615,21 @@ pub fn link(a: LinkArgs) -> Result<()> {
     let started = Instant::now();
     let opts = options(&a.common)?;
     let (mut strings, mut cache) = (Interner::new(), PrepareCache::default());
-    let left = load(&a.left, &a.common, &mut strings, &mut cache)?;
-    let bad_l = left.bad_rows;
     let dedupe = same_file(&a.left, &a.right);
-    let right = if dedupe {
-        None
-    } else if let Some(dir) = &a.prepared_cache {
-        Some(load_through_cache(&a.right, &a.common, dir, &mut strings)?)
-    } else {
-        Some(load(&a.right, &a.common, &mut strings, &mut cache)?.records)
+    let left_file = open(&a.left, &a.common)?;
+    // The right-hand file starts being read while the left-hand one is standardised.
+    let right_file = match (dedupe, &a.prepared_cache) {
+        (false, None) => Some(open(&a.right, &a.common)?),
+        _ => None,
+    };
+    let left = standardise(left_file, &mut strings, &mut cache)?;
+    let bad_l = left.bad_rows;
+    let right = match (right_file, &a.prepared_cache) {
+        (Some(file), _) => Some(standardise(file, &mut strings, &mut cache)?.records),
+        (None, Some(dir)) if !dedupe => {
+            Some(load_through_cache(&a.right, &a.common, dir, &mut strings)?)
+        }
+        (None, _) => None,
     };
     drop(cache);
     if a.common.blocking_report {

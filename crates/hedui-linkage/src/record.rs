@@ -911,17 +911,20 @@ fn prepare_with<S: RecordSource + ?Sized>(
             );
         },
     );
-    let name_ids = merge_known(
-        names_known,
-        &names_missing,
-        &names_made,
-        cache.as_deref_mut().map(|c| &mut c.names),
-    );
-    let address_ids = merge_known(
-        addresses_known,
-        &addresses_missing,
-        &addresses_made,
-        cache.map(|c| &mut c.addresses),
+    let (name_cache, address_cache) = match cache {
+        Some(c) => (Some(&mut c.names), Some(&mut c.addresses)),
+        None => (None, None),
+    };
+    let (name_ids, address_ids) = rayon::join(
+        || merge_known(names_known, &names_missing, &names_made, name_cache),
+        || {
+            merge_known(
+                addresses_known,
+                &addresses_missing,
+                &addresses_made,
+                address_cache,
+            )
+        },
     );
 
     // The columns filled two halves at a time.
