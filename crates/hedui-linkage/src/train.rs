@@ -84,7 +84,7 @@ pub fn estimate_u_using_random_sampling(
         );
     }
     let pool_size = usize::try_from((n / PAIRS_PER_POOLED_RECORD).max(1_000)).unwrap_or(usize::MAX);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_u64);
     let mut pool = |records: &Records, into: &mut Interner| {
         let mut rows =
             rand::seq::index::sample(&mut rng, records.len(), pool_size.min(records.len()))
