@@ -404,17 +404,11 @@ pub struct Records {
     pub phone: Vec<u64>,
 }
 
-impl Records {
-    /// Room for `n` more records in every column (a caller that knows how many records a
-    /// chunked read will bring sizes the columns once: growing 15 columns of millions of
-    /// entries by doubling copies them and touches twice the memory). The ids' text is sized
-    /// when the first records arrive, from their ids' length.
-    pub fn reserve(&mut self, n: usize) {
-        self.record_id.ends.reserve(n);
-        macro_rules! columns {
-            ($($c:ident),*) => {$( self.$c.reserve(n); )*};
-        }
-        columns!(
+/// Calls macro `$m` with the names of every [`Records`] column of one value per record (all
+/// but the record ids).
+macro_rules! per_record_columns {
+    ($m:ident) => {
+        $m!(
             id18,
             id_quality,
             id_was15,
@@ -430,7 +424,21 @@ impl Records {
             village,
             address,
             phone
-        );
+        )
+    };
+}
+
+impl Records {
+    /// Room for `n` more records in every column (a caller that knows how many records a
+    /// chunked read will bring sizes the columns once: growing 15 columns of millions of
+    /// entries by doubling copies them and touches twice the memory). The ids' text is sized
+    /// when the first records arrive, from their ids' length.
+    pub fn reserve(&mut self, n: usize) {
+        self.record_id.ends.reserve(n);
+        macro_rules! reserve {
+            ($($c:ident),*) => {$( self.$c.reserve(n); )*};
+        }
+        per_record_columns!(reserve);
     }
 
     /// The columns that hold [`Interner`] ids.
@@ -454,26 +462,10 @@ impl Records {
         out.reserve(rows.len());
         for &i in rows.iter().filter(|&&i| i < self.len()) {
             out.record_id.push(self.record_id.get(i));
-            macro_rules! columns {
+            macro_rules! copy {
                 ($($c:ident),*) => {$( out.$c.push(self.$c[i]); )*};
             }
-            columns!(
-                id18,
-                id_quality,
-                id_was15,
-                name_raw,
-                name,
-                name_wildcard,
-                pinyin,
-                surname_pinyin,
-                former_name,
-                dob,
-                gender,
-                township,
-                village,
-                address,
-                phone
-            );
+            per_record_columns!(copy);
         }
         for column in out.interned_columns_mut() {
             for v in column.iter_mut() {
