@@ -561,7 +561,11 @@ pub fn date_of(days_since_epoch: i32) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days_since_epoch + 719_163)
 }
 
-fn standardise_name(raw: &str) -> (Option<String>, String, bool, String, String) {
+/// A name's forms: as written (blanks removed, width normalised) when that differs from the
+/// standardised form, standardised, has a wildcard, pinyin, surname pinyin.
+type NameForms = (Option<String>, String, bool, String, String);
+
+fn standardise_name(raw: &str) -> NameForms {
     let n = standardize_name(raw);
     let nfkc = hedui_identity::text::nfkc(raw);
     let cleaned = hedui_identity::text::strip_blanks(&nfkc);
@@ -772,7 +776,7 @@ enum Raw<'a> {
 
 /// Its standardised forms, before interning.
 enum Standardised {
-    Name(Option<String>, String, bool, String, String),
+    Name(NameForms),
     Address(hedui_identity::address::Address),
 }
 
@@ -877,14 +881,11 @@ fn prepare_with<S: RecordSource + ?Sized>(
             overlapped(
                 &raw,
                 |r| match r {
-                    Raw::Name(v) => {
-                        let (raw, name, wildcard, pinyin, surname) = standardise_name(v);
-                        Standardised::Name(raw, name, wildcard, pinyin, surname)
-                    }
+                    Raw::Name(v) => Standardised::Name(standardise_name(v)),
                     Raw::Address(v) => Standardised::Address(parse_address(v)),
                 },
                 |m| match m {
-                    Standardised::Name(raw, name, wildcard, pinyin, surname) => {
+                    Standardised::Name((raw, name, wildcard, pinyin, surname)) => {
                         let name = interner.intern(&name);
                         names_made.push(NameIds {
                             raw: raw.map_or(name, |r| interner.intern(&r)),
