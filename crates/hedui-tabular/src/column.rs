@@ -3,12 +3,17 @@
 
 use std::fmt::{self, Write as _};
 
+use arrow::array::{Array, StringViewArray};
+
 /// One column of text cells.
 ///
 /// All cell text lives in one `String` with one end offset per row (16 bytes of overhead per
 /// cell less than `Vec<Option<String>>` and no allocation per cell), because the linkage
-/// engine reads 2-million-row files. An empty cell and a null are the same thing here:
-/// [`get`](Self::get) returns `None` for both.
+/// engine reads 2-million-row files. A column read from Parquet a chunk at a time instead
+/// keeps the string-view arrays the Parquet decoder made, whose cells point into the
+/// decompressed pages: no cell is copied (the chunk is short-lived, and the views' 16 bytes a
+/// cell would cost more than the offsets in a long-lived table). An empty cell and a null are
+/// the same thing here: [`get`](Self::get) returns `None` for both.
 ///
 /// ```
 /// use hedui_tabular::TextColumn;
@@ -19,10 +24,47 @@ use std::fmt::{self, Write as _};
 /// assert_eq!(col.get(2), None); // empty text is a null
 /// assert_eq!(col.null_count(), 2);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct TextColumn {
-    data: String,
-    ends: Vec<usize>,
+    cells: Cells,
+}
+
+#[derive(Clone)]
+enum Cells {
+    /// The text end to end and the end of each cell.
+    Packed { data: String, ends: Vec<usize> },
+    /// Arrays of string views, one after the other, and the row each starts at. A reader's
+    /// arrays all have its batch size but the last: `uniform` says so, and the array of a row
+    /// is then found by division.
+    Views {
+        arrays: Vec<StringViewArray>,
+        starts: Vec<usize>,
+        len: usize,
+        uniform: bool,
+    },
+}
+
+impl Default for TextColumn {
+    fn default() -> TextColumn {
+        TextColumn::with_capacity(0, 0)
+    }
+}
+
+impl PartialEq for TextColumn {
+    fn eq(&self, other: &TextColumn) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for TextColumn {}
+
+impl std::hash::Hash for TextColumn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.len().hash(state);
+        for cell in self {
+            cell.hash(state);
+        }
+    }
 }
 
 impl TextColumn {
@@ -34,51 +76,136 @@ impl TextColumn {
     /// An empty column with room for `rows` cells holding `bytes` bytes of text in total.
     pub fn with_capacity(rows: usize, bytes: usize) -> TextColumn {
         TextColumn {
-            data: String::with_capacity(bytes),
-            ends: Vec::with_capacity(rows),
+            cells: Cells::Packed {
+                data: String::with_capacity(bytes),
+                ends: Vec::with_capacity(rows),
+            },
+        }
+    }
+
+    /// The packed buffers, the cells of a view column copied into them first (a column is
+    /// appended to cell by cell only while a reader builds it, so this copy does not happen
+    /// on the read path).
+    fn packed(&mut self) -> (&mut String, &mut Vec<usize>) {
+        if let Cells::Views { .. } = self.cells {
+            let mut packed = TextColumn::with_capacity(self.len(), self.text_bytes());
+            for cell in self.iter() {
+                packed.push(cell);
+            }
+            *self = packed;
+        }
+        match &mut self.cells {
+            Cells::Packed { data, ends } => (data, ends),
+            Cells::Views { .. } => unreachable!("converted to packed above"),
         }
     }
 
     /// Appends a cell; `None` and `Some("")` both append a null.
     pub fn push(&mut self, value: Option<&str>) {
+        let (data, ends) = self.packed();
         if let Some(v) = value {
-            self.data.push_str(v);
+            data.push_str(v);
         }
-        self.ends.push(self.data.len());
+        ends.push(data.len());
     }
 
     /// Appends the `Display` text of `value` without an intermediate allocation.
     pub(crate) fn push_display(&mut self, value: impl fmt::Display) {
+        let (data, ends) = self.packed();
         // Writing to a String cannot fail.
-        let _ = write!(self.data, "{value}");
-        self.ends.push(self.data.len());
+        let _ = write!(data, "{value}");
+        ends.push(data.len());
     }
 
     /// Appends a cell built by `f` writing straight into the column's buffer.
     pub(crate) fn push_with(&mut self, f: impl FnOnce(&mut String)) {
-        f(&mut self.data);
-        self.ends.push(self.data.len());
+        let (data, ends) = self.packed();
+        f(data);
+        ends.push(data.len());
+    }
+
+    /// Appends the cells of a string-view array without copying their text (a column that
+    /// already holds packed cells takes copies instead).
+    pub(crate) fn append_views(&mut self, array: &StringViewArray) {
+        if self.is_empty() {
+            self.cells = Cells::Views {
+                arrays: Vec::new(),
+                starts: Vec::new(),
+                len: 0,
+                uniform: true,
+            };
+        }
+        match &mut self.cells {
+            Cells::Views {
+                arrays,
+                starts,
+                len,
+                uniform,
+            } => {
+                // The last array stops being the last one.
+                if let (Some(first), Some(last)) = (arrays.first(), arrays.last()) {
+                    *uniform &= !first.is_empty() && last.len() == first.len();
+                }
+                starts.push(*len);
+                *len += array.len();
+                arrays.push(array.clone());
+            }
+            Cells::Packed { .. } => {
+                for cell in array.iter() {
+                    self.push(cell);
+                }
+            }
+        }
     }
 
     /// The number of cells (rows).
     pub fn len(&self) -> usize {
-        self.ends.len()
+        match &self.cells {
+            Cells::Packed { ends, .. } => ends.len(),
+            Cells::Views { len, .. } => *len,
+        }
     }
 
     /// Whether the column has no cells.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// The cell at `row`: `None` if it is null/empty or `row` is out of range.
     pub fn get(&self, row: usize) -> Option<&str> {
-        let end = *self.ends.get(row)?;
-        let start = if row == 0 { 0 } else { self.ends[row - 1] };
-        if start == end {
-            None
-        } else {
-            // Offsets are pushed only at char boundaries of `data`.
-            self.data.get(start..end)
+        match &self.cells {
+            Cells::Packed { data, ends } => {
+                let end = *ends.get(row)?;
+                let start = if row == 0 { 0 } else { ends[row - 1] };
+                if start == end {
+                    None
+                } else {
+                    // Offsets are pushed only at char boundaries of `data`.
+                    data.get(start..end)
+                }
+            }
+            Cells::Views {
+                arrays,
+                starts,
+                len,
+                uniform,
+            } => {
+                if row >= *len {
+                    return None;
+                }
+                // The array holding `row`: the last that starts at or before it.
+                let k = if *uniform {
+                    (row / arrays[0].len()).min(arrays.len() - 1)
+                } else {
+                    starts.partition_point(|&s| s <= row) - 1
+                };
+                let (array, i) = (&arrays[k], row - starts[k]);
+                if array.is_null(i) {
+                    return None;
+                }
+                let cell = array.value(i);
+                (!cell.is_empty()).then_some(cell)
+            }
         }
     }
 
@@ -93,20 +220,20 @@ impl TextColumn {
 
     /// How many cells are null or empty.
     pub fn null_count(&self) -> usize {
-        let mut start = 0;
-        let mut nulls = 0;
-        for &end in &self.ends {
-            if start == end {
-                nulls += 1;
-            }
-            start = end;
-        }
-        nulls
+        self.iter().filter(Option::is_none).count()
     }
 
     /// Total bytes of cell text (a measure of the column's memory).
     pub fn text_bytes(&self) -> usize {
-        self.data.len()
+        match &self.cells {
+            Cells::Packed { data, .. } => data.len(),
+            Cells::Views { arrays, .. } => arrays
+                .iter()
+                .flat_map(|a| a.views().iter())
+                // A view's low 32 bits are the length of its string.
+                .map(|&v| v as u32 as usize)
+                .sum(),
+        }
     }
 
     /// The cells as owned strings, for callers that want the plain `Vec` shape.
@@ -116,8 +243,10 @@ impl TextColumn {
 
     /// Releases spare capacity.
     pub fn shrink_to_fit(&mut self) {
-        self.data.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        if let Cells::Packed { data, ends } = &mut self.cells {
+            data.shrink_to_fit();
+            ends.shrink_to_fit();
+        }
     }
 }
 

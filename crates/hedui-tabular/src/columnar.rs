@@ -3,18 +3,22 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Date64Type, FieldRef, Float16Type, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
 };
 use arrow::error::ArrowError;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{NaiveDateTime, Timelike};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::errors::ParquetError;
 
 use crate::column::{TextColumn, write_float};
@@ -78,8 +82,20 @@ pub(crate) fn read(
     mut emit: Option<crate::Emit<'_, Parsed>>,
 ) -> Result<Parsed, Error> {
     let file = File::open(path).map_err(|e| Error::read(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_error(path, e))?;
+    let mut metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| parquet_error(path, e))?;
+    // Read in chunks, text columns come as string views into the decoded pages, kept as they
+    // are by the chunk's columns (see `TextColumn`): no cell is copied.
+    if emit.is_some()
+        && let Some(schema) = with_string_views(metadata.schema())
+    {
+        metadata = ArrowReaderMetadata::try_new(
+            metadata.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(schema),
+        )
+        .map_err(|e| parquet_error(path, e))?;
+    }
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
     let headers: Vec<String> = builder
         .schema()
         .fields()
@@ -98,6 +114,17 @@ pub(crate) fn read(
         Want::Columns(p) => crate::resolve_projection(path, p, headers.len())?,
     };
     let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    // The columns that come as string views (and so need no room of their own).
+    let views: Vec<bool> = projection
+        .iter()
+        .map(|&c| {
+            builder
+                .schema()
+                .fields()
+                .get(c)
+                .is_some_and(|f| *f.data_type() == DataType::Utf8View)
+        })
+        .collect();
     // The batches hold the projected columns in file order.
     let mut in_file_order = projection.clone();
     in_file_order.sort_unstable();
@@ -118,6 +145,9 @@ pub(crate) fn read(
     let fresh = |previous: &[TextColumn]| -> Vec<TextColumn> {
         (0..projection.len())
             .map(|k| {
+                if views[k] {
+                    return TextColumn::new();
+                }
                 let bytes = previous
                     .get(k)
                     .map_or(0, |c| c.text_bytes() + c.text_bytes() / 8);
@@ -132,7 +162,12 @@ pub(crate) fn read(
         let batch = batch.map_err(|e| arrow_error(path, e))?;
         for (k, array) in batch.columns().iter().enumerate() {
             let slot = slot_of_batch_column.get(k).copied().unwrap_or(0);
-            append_text(array.as_ref(), &mut columns[slot]).map_err(|e| arrow_error(path, e))?;
+            if let Some(views) = array.as_string_view_opt() {
+                columns[slot].append_views(views);
+            } else {
+                append_text(array.as_ref(), &mut columns[slot])
+                    .map_err(|e| arrow_error(path, e))?;
+            }
         }
         rows += batch.num_rows();
         if let Some((chunk, f)) = emit.as_mut()
@@ -160,6 +195,29 @@ pub(crate) fn read(
         row_numbers: (emitted as u64 + 1..=(emitted + rows) as u64).collect(),
         bad_rows: Vec::new(),
     })
+}
+
+/// `schema` with its UTF-8 columns read as string views, if it has any.
+fn with_string_views(schema: &SchemaRef) -> Option<SchemaRef> {
+    let is_text = |f: &FieldRef| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8);
+    if !schema.fields().iter().any(is_text) {
+        return None;
+    }
+    let fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_text(f) {
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    Some(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
 }
 
 fn push_datetime(column: &mut TextColumn, t: Option<NaiveDateTime>) {

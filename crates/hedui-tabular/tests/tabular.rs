@@ -578,6 +578,87 @@ fn csv_writer_round_trip_with_bom() {
     assert_eq!(entries.len(), 1);
 }
 
+/// Read a chunk at a time (text columns kept as the decoder's string views), a Parquet file
+/// gives the cells a whole read gives, whatever the chunk size against the decoder's batches.
+#[test]
+fn parquet_read_in_chunks_equals_whole() {
+    let dir = tmp();
+    let path = dir.path().join("register.parquet");
+    let mut w = TableWriter::create(
+        &path,
+        &[
+            ("id", ColumnType::Text),
+            ("name", ColumnType::Text),
+            ("address", ColumnType::Text),
+            ("age", ColumnType::Int64),
+        ],
+    )
+    .expect("create");
+    let rows = 20_000usize;
+    for i in 0..rows {
+        let id = format!("GA{i:07}");
+        // Short names (inline in a view), long addresses (in the data buffers), nulls and
+        // empty cells.
+        let name = match i % 11 {
+            0 => None,
+            1 => Some(String::new()),
+            _ => Some(format!("张{}", i % 97)),
+        };
+        let address =
+            (i % 13 != 0).then(|| format!("湖北省随州市曾都区西城街道{}号院{}单元", i % 500, i));
+        w.write_row(&[
+            Value::Text(&id),
+            name.as_deref().into(),
+            address.as_deref().into(),
+            Value::Int64(i as i64),
+        ])
+        .expect("row");
+    }
+    w.finish().expect("finish");
+    let whole = read_table(&path, None).expect("whole");
+    assert_eq!(whole.num_rows(), rows);
+    for chunk in [1000, 8192, 10_000, 30_000] {
+        let mut seen = 0usize;
+        hedui_tabular::read_table_chunked(&path, &ReadOptions::default(), chunk, &mut |t| {
+            assert!(
+                t.num_rows() >= chunk.min(rows - seen),
+                "chunk of {}",
+                t.num_rows()
+            );
+            for (c, column) in t.columns.iter().enumerate() {
+                for r in 0..t.num_rows() {
+                    assert_eq!(
+                        column.get(r),
+                        whole.columns[c].get(seen + r),
+                        "chunk {chunk}, column {c}, row {}",
+                        seen + r
+                    );
+                }
+                assert_eq!(column.get(t.num_rows()), None);
+            }
+            if t.num_rows() == 0 {
+                // The rows ended with a full chunk: the last table is empty.
+                assert_eq!(seen, rows);
+                return;
+            }
+            assert_eq!(t.row_numbers.first().copied(), Some(seen as u64 + 1));
+            // A chunk's column is an ordinary column: it compares, and takes more cells.
+            let mut names = t.columns[1].clone();
+            assert_eq!(names, t.columns[1]);
+            assert_eq!(
+                names.null_count(),
+                t.columns[1].iter().filter(Option::is_none).count()
+            );
+            names.push(Some("李四"));
+            assert_eq!(names.get(t.num_rows()), Some("李四"));
+            assert_eq!(names.get(0), t.columns[1].get(0));
+            seen += t.num_rows();
+        })
+        .expect("chunked");
+        assert_eq!(seen, rows);
+    }
+}
+
 #[test]
 fn parquet_writer_keeps_types() {
     let dir = tmp();
