@@ -242,11 +242,13 @@ pub fn parse_address(raw: &str) -> Address {
     let base: String = if nfkc.is_ascii() {
         nfkc.into_owned()
     } else {
-        let simplified = hanconv::t2s(&*nfkc);
-        if simplified != *nfkc {
-            out.issues.push(AddressIssue::TraditionalOrVariant);
+        match text::to_simplified(&nfkc) {
+            Cow::Owned(simplified) if simplified != *nfkc => {
+                out.issues.push(AddressIssue::TraditionalOrVariant);
+                simplified
+            }
+            _ => nfkc.into_owned(),
         }
-        simplified
     };
 
     // A placeholder can also appear only now (`🈚` → `無` → `无`).

@@ -551,8 +551,11 @@ pub fn has_valid_check(id: &str) -> bool {
 }
 
 fn birth_date_of(id18: &[u8]) -> Option<NaiveDate> {
+    // Millions of numbers: their digits are read directly, not parsed as text.
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        std::str::from_utf8(&id18[r]).ok()?.parse().ok()
+        id18.get(r)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
     let (y, m, d) = (num(6..10)?, num(10..12)?, num(12..14)?);
     if y < 1850 {

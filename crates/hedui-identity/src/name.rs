@@ -221,12 +221,11 @@ pub fn standardize_name(raw: &str) -> Name {
     }
     let mut s = clean_chars(&nfkc, trimmed.len() != raw.len(), &mut issues);
 
-    if !s.is_ascii() {
-        let simplified = hanconv::t2s(&s);
-        if simplified != s {
-            issues.push(NameIssue::TraditionalOrVariant);
-            s = simplified;
-        }
+    if let std::borrow::Cow::Owned(simplified) = text::to_simplified(&s)
+        && simplified != s
+    {
+        issues.push(NameIssue::TraditionalOrVariant);
+        s = simplified;
     }
     // Removing characters can leave neighbours that NFKC composes (Hangul jamo around a dropped
     // symbol); normalise again so that the matching form is a fixed point.

@@ -114,6 +114,13 @@ pub fn is_null_placeholder(s: &str) -> bool {
     if s.chars().count() > 8 {
         return false;
     }
+    // NFKC leaves a unified ideograph as it is, so one that no placeholder contains rules the
+    // text out at once: a name or an address is decided without normalising it.
+    if s.chars()
+        .any(|c| is_unified_ideograph(c) && !in_placeholder(c))
+    {
+        return false;
+    }
     let s = nfkc(s);
     let s = trim_blanks(&s);
     if s.chars()
@@ -122,6 +129,91 @@ pub fn is_null_placeholder(s: &str) -> bool {
         return !s.is_empty();
     }
     NULL_PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(s))
+}
+
+fn is_unified_ideograph(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+/// The ideographs of [`NULL_PLACEHOLDERS`] (a test keeps the two in step).
+fn in_placeholder(c: char) -> bool {
+    matches!(
+        c,
+        '无' | '暂' | '不' | '详' | '未' | '知' | '明' | '空' | '填' | '無' | '暫' | '詳'
+    )
+}
+
+/// The text in simplified characters: exactly `hanconv::t2s` (OpenCC's TSPhrases and
+/// TSCharacters, longest match first), without running the converter over text it would
+/// leave as it is. Millions of names and addresses are already simplified, and the
+/// converter looks every character up in a hash-map trie and builds a new string; here a
+/// character that starts no key of the dictionary is passed by a bit test.
+pub fn to_simplified(s: &str) -> Cow<'_, str> {
+    if may_convert(s) {
+        Cow::Owned(hanconv::t2s(s))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The first characters of OpenCC's traditional-to-simplified keys in the Basic Multilingual
+/// Plane, as bits (keys of one character, and of more), and the keys of more than one
+/// character by first character.
+struct T2sKeys {
+    single: Vec<u64>,
+    phrase_first: Vec<u64>,
+    phrases: std::collections::HashMap<char, Vec<&'static str>>,
+}
+
+static T2S_KEYS: std::sync::LazyLock<T2sKeys> = std::sync::LazyLock::new(|| {
+    let mut keys = T2sKeys {
+        single: vec![0; 0x10000 / 64],
+        phrase_first: vec![0; 0x10000 / 64],
+        phrases: std::collections::HashMap::new(),
+    };
+    let dictionaries = [
+        hanconv::Dictionary::TSPhrases.iter(),
+        hanconv::Dictionary::TSCharacters.iter(),
+    ];
+    for (key, _) in dictionaries.into_iter().flatten() {
+        let mut chars = key.chars();
+        let Some(first) = chars.next() else { continue };
+        let phrase = chars.next().is_some();
+        if phrase {
+            keys.phrases.entry(first).or_default().push(key);
+        }
+        if let Ok(c) = u16::try_from(u32::from(first)) {
+            let bits = if phrase {
+                &mut keys.phrase_first
+            } else {
+                &mut keys.single
+            };
+            bits[usize::from(c) / 64] |= 1 << (c % 64);
+        }
+    }
+    keys
+});
+
+/// Whether some key of the converter's dictionary matches somewhere in `s` (if none does, the
+/// converter copies every character). Characters beyond the Basic Multilingual Plane are sent
+/// to the converter.
+fn may_convert(s: &str) -> bool {
+    if s.is_ascii() {
+        return false;
+    }
+    let keys = &*T2S_KEYS;
+    s.char_indices().any(|(i, c)| {
+        let Ok(c16) = u16::try_from(u32::from(c)) else {
+            return true;
+        };
+        let bit = |bits: &[u64]| bits[usize::from(c16) / 64] >> (c16 % 64) & 1 == 1;
+        bit(&keys.single)
+            || bit(&keys.phrase_first)
+                && keys
+                    .phrases
+                    .get(&c)
+                    .is_some_and(|ps| ps.iter().any(|p| s[i..].starts_with(p)))
+    })
 }
 
 /// The value of a single Chinese numeral digit: `〇`/`零` 0, `一`/`壹`/`幺` 1, `二`/`两`/`贰` 2, … `九`/`玖` 9.
@@ -343,6 +435,18 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_ideographs_are_listed() {
+        for p in NULL_PLACEHOLDERS {
+            for c in p.chars().filter(|&c| is_unified_ideograph(c)) {
+                assert!(
+                    in_placeholder(c),
+                    "{c} of {p} is missing from in_placeholder"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn null_placeholders() {
         for raw in [
             "",
@@ -462,7 +566,33 @@ mod tests {
         assert_eq!(nfkc("Ｘ"), "X");
     }
 
+    #[test]
+    fn simplified_as_the_converter_gives_it() {
+        for t in [
+            "",
+            "abc",
+            "张三",
+            "劉德華",
+            "湖北省隨州市曾都區",
+            "乾隆",
+            "乾燥",
+            "李连杰",
+            "欧阳𠀀",
+            "大道88号",
+        ] {
+            assert_eq!(to_simplified(t), hanconv::t2s(t), "{t}");
+        }
+        assert!(matches!(to_simplified("王伟"), Cow::Borrowed(_)));
+    }
+
     proptest! {
+        /// The shortcut never changes what the converter gives, whatever mixes of simplified,
+        /// traditional and phrase-starting characters come in.
+        #[test]
+        fn to_simplified_is_t2s(t in "[王李黄郭沈金明大乾隆燥劉德華隨區湖北省a1 𠀀]{0,10}") {
+            prop_assert_eq!(to_simplified(&t).into_owned(), hanconv::t2s(&t));
+        }
+
         #[test]
         fn fast_nfkc_agrees_with_the_library(s in "[a-zA-Z0-9 ·〇\u{3400}-\u{4DBF}\u{4E00}-\u{9FFF}\u{20000}-\u{2A6DF}\u{0300}-\u{0310}]{0,12}") {
             let expected: String = s.nfkc().collect();
