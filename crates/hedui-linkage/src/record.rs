@@ -966,9 +966,29 @@ fn prepare_with<S: RecordSource + ?Sized>(
     );
 }
 
-/// Year, month and day of a day number.
+/// Year, month and day of a day number (proleptic Gregorian; `(0, 0, 0)` for [`NO_DATE`]).
+/// Called twice for every compared pair, so by arithmetic on 400-year eras (H. Hinnant's
+/// `civil_from_days`) rather than through a `NaiveDate`.
 pub(crate) fn ymd(d: i32) -> (i32, u32, u32) {
-    date_of(d).map_or((0, 0, 0), |x| (x.year(), x.month(), x.day()))
+    if d == NO_DATE {
+        return (0, 0, 0);
+    }
+    // Days since 0000-03-01, so that a leap day ends its year.
+    let z = i64::from(d) + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year as i32, month as u32, day as u32)
 }
 
 #[cfg(test)]
@@ -977,6 +997,13 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// The arithmetic calendar agrees with chrono's.
+        #[test]
+        fn ymd_is_the_calendar_date(d in -800_000i32..800_000) {
+            let date = date_of(d).expect("in chrono's range");
+            prop_assert_eq!(ymd(d), (date.year(), date.month(), date.day()));
+        }
+
         /// Equal strings get equal ids, different strings different ids, and every id gives
         /// its string back.
         #[test]
