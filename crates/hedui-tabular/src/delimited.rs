@@ -226,7 +226,7 @@ fn utf8_stats(mut bytes: &[u8], at_eof: bool) -> (usize, usize) {
     let mut non_ascii = 0;
     let mut errors = 0;
     loop {
-        match std::str::from_utf8(bytes) {
+        match simdutf8::compat::from_utf8(bytes) {
             Ok(s) => {
                 non_ascii += s.chars().filter(|c| !c.is_ascii()).count();
                 return (non_ascii, errors);
