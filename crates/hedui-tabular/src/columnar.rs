@@ -86,9 +86,8 @@ pub(crate) fn read(
         .map_err(|e| parquet_error(path, e))?;
     // Read in chunks, text columns come as string views into the decoded pages, kept as they
     // are by the chunk's columns (see `TextColumn`): no cell is copied.
-    if emit.is_some()
-        && let Some(schema) = with_string_views(metadata.schema())
-    {
+    let chunked = emit.is_some();
+    if chunked && let Some(schema) = with_string_views(metadata.schema()) {
         metadata = ArrowReaderMetadata::try_new(
             metadata.metadata().clone(),
             ArrowReaderOptions::new().with_schema(schema),
@@ -114,15 +113,17 @@ pub(crate) fn read(
         Want::Columns(p) => crate::resolve_projection(path, p, headers.len())?,
     };
     let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    // The columns that come as string views (and so need no room of their own).
+    // The columns kept as the decoder's string views (and so needing no room of their own):
+    // a chunk's; a whole read copies its cells into the packed form.
     let views: Vec<bool> = projection
         .iter()
         .map(|&c| {
-            builder
-                .schema()
-                .fields()
-                .get(c)
-                .is_some_and(|f| *f.data_type() == DataType::Utf8View)
+            chunked
+                && builder
+                    .schema()
+                    .fields()
+                    .get(c)
+                    .is_some_and(|f| *f.data_type() == DataType::Utf8View)
         })
         .collect();
     // The batches hold the projected columns in file order.
@@ -162,8 +163,10 @@ pub(crate) fn read(
         let batch = batch.map_err(|e| arrow_error(path, e))?;
         for (k, array) in batch.columns().iter().enumerate() {
             let slot = slot_of_batch_column.get(k).copied().unwrap_or(0);
-            if let Some(views) = array.as_string_view_opt() {
-                columns[slot].append_views(views);
+            if views[slot]
+                && let Some(cells) = array.as_string_view_opt()
+            {
+                columns[slot].append_views(cells);
             } else {
                 append_text(array.as_ref(), &mut columns[slot])
                     .map_err(|e| arrow_error(path, e))?;
