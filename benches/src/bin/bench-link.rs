@@ -8,6 +8,13 @@
 //! generator's ground truth, recall by kind of corruption, links between twins or household
 //! members, and the hedui/Splink ratios.
 //!
+//! Run-to-run noise on a small shared machine is large, so hedui from the raw files, hedui
+//! reading its saved register and Splink are each run `--runs` times (3 by default),
+//! interleaved so that all see the same conditions. Wall times and peak memories are the
+//! medians of those runs (with their minimum and maximum; every run's figures are in the JSON
+//! under `*_runs` keys), and every ratio is computed from the medians. Accuracy is the first
+//! run's: hedui's links must be byte-identical in every run, or the bench fails.
+//!
 //! ```text
 //! cargo run --release -p hedui-benches --bin bench-link -- \
 //!     --city hedui-data/city-200k --left-size 20000 --splink
@@ -51,6 +58,11 @@ struct Args {
     /// Seed of the sample.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Times to run hedui from the raw files, hedui reading the saved register and (with
+    /// `--splink`) Splink, interleaved so that all of them see the same machine conditions.
+    /// Wall times, peak memories and every ratio are the medians of these runs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -248,8 +260,9 @@ fn write_standardised(path: &Path, side: &Side, strings: &mut Interner) -> Resul
         let township = (recs.township[i] != 0).then(|| recs.township[i].to_string());
         let phone = (recs.phone[i] != 0).then(|| recs.phone[i].to_string());
         let (name, py, addr) = (opt(recs.name[i]), opt(recs.pinyin[i]), opt(recs.address[i]));
+        let record_id = recs.record_id.get(i);
         w.write_row(&[
-            Value::Text(&recs.record_id[i]),
+            Value::Text(&record_id),
             name.as_deref().into(),
             py.as_deref().into(),
             id.as_deref().into(),
@@ -290,6 +303,93 @@ fn run_measured(cmd: &mut Command) -> Result<(Duration, f64)> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok((started.elapsed(), peak_kib / 1024.0))
+}
+
+/// Median of a sample: its middle value, or the mean of the two middle values when it has an
+/// even number of them (NaN when empty).
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Smallest and largest value of a sample (NaN when empty).
+fn min_max(xs: &[f64]) -> (f64, f64) {
+    xs.iter()
+        .fold((f64::NAN, f64::NAN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// Wall times (seconds) and peak memories (MiB) of the repeated runs of one command, in run
+/// order.
+#[derive(Debug, Default)]
+struct Runs {
+    wall: Vec<f64>,
+    peak: Vec<f64>,
+}
+
+impl Runs {
+    fn push(&mut self, (wall, peak): (Duration, f64)) {
+        self.wall.push(wall.as_secs_f64());
+        self.peak.push(peak);
+    }
+
+    fn wall(&self) -> f64 {
+        median(&self.wall)
+    }
+
+    fn peak(&self) -> f64 {
+        median(&self.peak)
+    }
+
+    /// The spread around the medians, for the printed summary.
+    fn spread(&self) -> String {
+        let (wl, wh) = min_max(&self.wall);
+        let (pl, ph) = min_max(&self.peak);
+        format!(
+            "medians of {} runs; wall min {wl:.1} s, max {wh:.1} s; peak min {pl:.0} MiB, max {ph:.0} MiB",
+            self.wall.len()
+        )
+    }
+
+    /// Adds `{prefix}wall_seconds_runs` (every run, in order), `{prefix}wall_seconds_min` and
+    /// `{prefix}wall_seconds_max`, and the same for `peak_rss_mib`, to a JSON object.
+    fn add_json(&self, obj: &mut serde_json::Value, prefix: &str) {
+        for (name, xs) in [("wall_seconds", &self.wall), ("peak_rss_mib", &self.peak)] {
+            let (lo, hi) = min_max(xs);
+            obj[format!("{prefix}{name}_runs")] = serde_json::json!(xs);
+            obj[format!("{prefix}{name}_min")] = serde_json::json!(lo);
+            obj[format!("{prefix}{name}_max")] = serde_json::json!(hi);
+        }
+    }
+}
+
+/// Per-stage medians of the `stage_seconds` of several hedui reports.
+fn median_stages(reports: &[serde_json::Value]) -> serde_json::Value {
+    let mut by_stage: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in reports {
+        for (stage, secs) in r["stage_seconds"].as_object().into_iter().flatten() {
+            if let Some(x) = secs.as_f64() {
+                by_stage.entry(stage.clone()).or_default().push(x);
+            }
+        }
+    }
+    serde_json::Value::Object(
+        by_stage
+            .into_iter()
+            .map(|(stage, xs)| (stage, serde_json::json!(median(&xs))))
+            .collect(),
+    )
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -451,9 +551,11 @@ fn main() -> Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("hedui"),
     };
+    let runs = args.runs as usize;
     let links_path = args.work.join("links.parquet");
     let report_path = args.work.join("hedui-report.json");
-    let link_cmd = |cache: Option<&Path>, out: &Path| {
+    let cached_report_path = args.work.join("hedui-report-cached.json");
+    let link_cmd = |cache: Option<&Path>, out: &Path, report: &Path| {
         let mut c = Command::new(&hedui);
         c.args(["link", "--left"])
             .arg(&lp)
@@ -462,7 +564,7 @@ fn main() -> Result<()> {
             .arg("--out")
             .arg(out)
             .arg("--report")
-            .arg(&report_path)
+            .arg(report)
             .stdout(std::process::Stdio::null());
         if let Some(dir) = cache {
             c.arg("--prepared-cache").arg(dir);
@@ -470,22 +572,174 @@ fn main() -> Result<()> {
         c
     };
     // Later runs against the same register: the first with a prepared-records cache
-    // standardises the register and saves it, the next reads it back. Both must give exactly
-    // the links of the plain run.
+    // standardises the register and saves it (run once), the next ones read it back. Both must
+    // give exactly the links of the plain run.
     let cache_dir = args.work.join("prepared-cache");
     if cache_dir.exists() {
         std::fs::remove_dir_all(&cache_dir)?;
     }
     let cached_links = args.work.join("links-cached.parquet");
-    let (first_wall, first_peak) = run_measured(&mut link_cmd(Some(&cache_dir), &cached_links))?;
-    let (warm_wall, warm_peak) = run_measured(&mut link_cmd(Some(&cache_dir), &cached_links))?;
-    let warm_report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path)?)?;
-    let (wall, peak) = run_measured(&mut link_cmd(None, &links_path))?;
-    if std::fs::read(&links_path)? != std::fs::read(&cached_links)? {
-        bail!("the links read through the prepared-records cache differ from the plain run's");
+    let (first_wall, first_peak) = run_measured(&mut link_cmd(
+        Some(&cache_dir),
+        &cached_links,
+        &cached_report_path,
+    ))?;
+
+    // Splink's input, written before the timed runs so that they can be interleaved.
+    let splink_inputs = if args.splink {
+        let mut strings = Interner::new();
+        let (ls, rs) = (
+            args.work.join("left_splink.parquet"),
+            args.work.join("right_splink.parquet"),
+        );
+        write_standardised(&ls, &left, &mut strings)?;
+        write_standardised(&rs, &right, &mut strings)?;
+        Some((ls, rs))
+    } else {
+        None
+    };
+    let python = args.splink_python.clone().unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/hedui-splink-venv/bin/python")
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("splink/run_splink.py");
+    let out_json = args.work.join("splink.json");
+    let splink_cmd = |ls: &Path, rs: &Path, threshold: f64| {
+        let mut c = Command::new(&python);
+        c.arg(&script)
+            .arg("--left")
+            .arg(ls)
+            .arg("--right")
+            .arg(rs)
+            .arg("--out-json")
+            .arg(&out_json)
+            .arg("--threshold")
+            .arg(threshold.to_string())
+            // The same u sample size as hedui (TrainSettings::default), for a fair comparison.
+            .args(["--u-max-pairs", "1000000"])
+            .stdout(std::process::Stdio::null());
+        c
+    };
+
+    // The timed runs, interleaved (hedui, hedui reading the saved register, Splink, hedui, ...)
+    // so that a noisy machine slows all of them alike; the figures reported are the medians.
+    println!(
+        "timing {runs} interleaved runs each of hedui from the raw files, hedui reading the saved register{}; figures below are medians of {runs} runs",
+        if splink_inputs.is_some() {
+            " and Splink"
+        } else {
+            ""
+        }
+    );
+    let (mut raw, mut warm, mut spl) = (Runs::default(), Runs::default(), Runs::default());
+    let (mut raw_reports, mut warm_reports): (Vec<serde_json::Value>, Vec<serde_json::Value>) =
+        (Vec::new(), Vec::new());
+    // Splink's metrics of every run, and its wall time without its scoring step.
+    let (mut splink_runs, mut splink_link): (Vec<serde_json::Value>, Vec<f64>) =
+        (Vec::new(), Vec::new());
+    let mut first_links: Option<Vec<u8>> = None;
+    for k in 1..=runs {
+        // hedui from the raw files. Its output is deterministic: every run's links must be
+        // byte-identical to the first run's, which stay in links.parquet.
+        let out = if k == 1 {
+            links_path.clone()
+        } else {
+            args.work.join(format!("links-run{k}.parquet"))
+        };
+        raw.push(run_measured(&mut link_cmd(None, &out, &report_path))?);
+        let rep = read_json(&report_path)?;
+        let bytes = std::fs::read(&out).with_context(|| format!("reading {}", out.display()))?;
+        match &first_links {
+            None => first_links = Some(bytes),
+            Some(first) => {
+                if *first != bytes {
+                    bail!(
+                        "hedui's links differ between runs: run {k} wrote {} ({} bytes), run 1 wrote {} ({} bytes); the output must be deterministic",
+                        out.display(),
+                        bytes.len(),
+                        links_path.display(),
+                        first.len()
+                    );
+                }
+                std::fs::remove_file(&out)
+                    .with_context(|| format!("removing {}", out.display()))?;
+            }
+        }
+        if let Some(r1) = raw_reports.first()
+            && (rep["threshold"] != r1["threshold"] || rep["candidates"] != r1["candidates"])
+        {
+            bail!(
+                "hedui's run {k} has threshold {} and {} candidate pairs, run 1 {} and {}; the output must be deterministic",
+                rep["threshold"],
+                rep["candidates"],
+                r1["threshold"],
+                r1["candidates"]
+            );
+        }
+        raw_reports.push(rep);
+
+        // hedui reading the register saved by the first cached run.
+        warm.push(run_measured(&mut link_cmd(
+            Some(&cache_dir),
+            &cached_links,
+            &cached_report_path,
+        ))?);
+        let cached = std::fs::read(&cached_links)
+            .with_context(|| format!("reading {}", cached_links.display()))?;
+        if first_links.as_ref() != Some(&cached) {
+            bail!("the links read through the prepared-records cache differ from the plain run's");
+        }
+        warm_reports.push(read_json(&cached_report_path)?);
+
+        // Splink, at the threshold hedui chose (the same in every run, checked above).
+        let mut line = format!(
+            "  run {k}/{runs}: hedui {:.1} s {:.0} MiB; saved register read back {:.1} s {:.0} MiB",
+            raw.wall[k - 1],
+            raw.peak[k - 1],
+            warm.wall[k - 1],
+            warm.peak[k - 1]
+        );
+        if let Some((ls, rs)) = &splink_inputs {
+            let threshold = raw_reports[0]["threshold"].as_f64().unwrap_or(0.5);
+            spl.push(run_measured(&mut splink_cmd(ls, rs, threshold))?);
+            let s = read_json(&out_json)?;
+            // The script's own scoring against the truth is bench bookkeeping, not linkage
+            // (hedui's is done outside its timed run): it is taken off Splink's time.
+            let s_eval = s["timings_s"]["evaluate"].as_f64().unwrap_or(0.0);
+            splink_link.push(spl.wall[k - 1] - s_eval);
+            line += &format!(
+                "; Splink {:.1} s {:.0} MiB ({:.1} s without its scoring step)",
+                spl.wall[k - 1],
+                spl.peak[k - 1],
+                splink_link[k - 1]
+            );
+            if let Some(s1) = splink_runs.first() {
+                let keys = ["predicted_pairs", "precision", "recall", "f1"];
+                if keys.iter().any(|&key| s[key] != s1[key]) {
+                    eprintln!(
+                        "warning: Splink's run {k} predicted {} pairs (P {} R {} F1 {}), run 1 {} (P {} R {} F1 {}); the accuracy reported is run 1's",
+                        s["predicted_pairs"],
+                        s["precision"],
+                        s["recall"],
+                        s["f1"],
+                        s1["predicted_pairs"],
+                        s1["precision"],
+                        s1["recall"],
+                        s1["f1"]
+                    );
+                }
+            }
+            splink_runs.push(s);
+        }
+        println!("{line}");
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path)?)?;
+
+    // Medians over the runs; accuracy from the first run's links (the same in every run).
+    let (wall, peak) = (raw.wall(), raw.peak());
+    let (warm_wall, warm_peak) = (warm.wall(), warm.peak());
+    let report = &raw_reports[0];
+    let stage_seconds = median_stages(&raw_reports);
+    let warm_stage_seconds = median_stages(&warm_reports);
     let candidates = report["candidates"].as_u64().unwrap_or(0);
     let links_table = read_table(&links_path, None)?;
     let (lc, rc) = (
@@ -508,137 +762,147 @@ fn main() -> Result<()> {
         "left_records": left.records.len(),
         "right_records": right.records.len(),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "runs": runs,
         "hedui": {
-            "wall_seconds": wall.as_secs_f64(),
+            "wall_seconds": wall,
             "peak_rss_mib": peak,
             "candidate_pairs": candidates,
-            "pairs_per_second": candidates as f64 / wall.as_secs_f64(),
+            "pairs_per_second": candidates as f64 / wall,
             "threshold": report["threshold"],
             "accuracy": acc,
+            "stage_seconds": stage_seconds,
+            "stage_seconds_runs": raw_reports.iter().map(|r| r["stage_seconds"].clone()).collect::<Vec<_>>(),
+            "links_identical_across_runs": true,
         },
     });
+    raw.add_json(&mut results["hedui"], "");
     println!(
         "hedui:  {:>8.1} s  {:>8.0} MiB  {:>12} candidate pairs  ({:.0} pairs/s)  P {:.4}  R {:.4}  F1 {:.4}  twin links {}  household links {}",
-        wall.as_secs_f64(),
+        wall,
         peak,
         candidates,
-        candidates as f64 / wall.as_secs_f64(),
+        candidates as f64 / wall,
         acc.precision,
         acc.recall,
         acc.f1,
         acc.twin_links,
         acc.household_links
     );
+    println!(
+        "        ({}; links byte-identical in every run)",
+        raw.spread()
+    );
     for (tag, (n, found, r)) in &acc.recall_by_corruption {
         println!("    recall {tag:<22} {found:>7}/{n:<7} {r:.4}");
     }
-    let warm_stage = |k: &str| warm_report["stage_seconds"][k].as_f64().unwrap_or(0.0);
+    let warm_stage = |k: &str| warm_stage_seconds[k].as_f64().unwrap_or(0.0);
     println!(
         "hedui, register standardised and saved (--prepared-cache, first run): {:.1} s {:.0} MiB; \
-         saved register read back (later runs): {:.1} s {:.0} MiB (read {:.2} s, block {:.2} s, train {:.2} s, predict {:.2} s); same links",
+         saved register read back (later runs): {:.1} s {:.0} MiB (read {:.2} s, block {:.2} s, train {:.2} s, predict {:.2} s); same links \
+         (read back: {})",
         first_wall.as_secs_f64(),
         first_peak,
-        warm_wall.as_secs_f64(),
+        warm_wall,
         warm_peak,
         warm_stage("read_and_prepare"),
         warm_stage("block"),
         warm_stage("train"),
         warm_stage("predict"),
+        warm.spread(),
     );
     results["hedui"]["prepared_cache"] = serde_json::json!({
         "first_run_wall_seconds": first_wall.as_secs_f64(),
         "first_run_peak_rss_mib": first_peak,
-        "warm_wall_seconds": warm_wall.as_secs_f64(),
+        "warm_wall_seconds": warm_wall,
         "warm_peak_rss_mib": warm_peak,
-        "warm_stage_seconds": warm_report["stage_seconds"],
+        "warm_stage_seconds": warm_stage_seconds,
+        "warm_stage_seconds_runs": warm_reports.iter().map(|r| r["stage_seconds"].clone()).collect::<Vec<_>>(),
     });
+    warm.add_json(&mut results["hedui"]["prepared_cache"], "warm_");
 
-    if args.splink {
-        let mut strings = Interner::new();
-        let (ls, rs) = (
-            args.work.join("left_splink.parquet"),
-            args.work.join("right_splink.parquet"),
-        );
-        write_standardised(&ls, &left, &mut strings)?;
-        write_standardised(&rs, &right, &mut strings)?;
-        let python = args.splink_python.clone().unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/hedui-splink-venv/bin/python")
-        });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("splink/run_splink.py");
-        let out_json = args.work.join("splink.json");
-        let (swall, speak) = run_measured(
-            Command::new(&python)
-                .arg(&script)
-                .arg("--left")
-                .arg(&ls)
-                .arg("--right")
-                .arg(&rs)
-                .arg("--out-json")
-                .arg(&out_json)
-                .arg("--threshold")
-                .arg(report["threshold"].as_f64().unwrap_or(0.5).to_string())
-                // The same u sample size as hedui (TrainSettings::default), for a fair comparison.
-                .args(["--u-max-pairs", "1000000"])
-                .stdout(std::process::Stdio::null()),
-        )?;
-        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_json)?)?;
-        // The script's own scoring against the truth is bench bookkeeping, not linkage (hedui's
-        // is done outside its timed run): it is taken off Splink's time.
-        let s_eval = s["timings_s"]["evaluate"].as_f64().unwrap_or(0.0);
-        let s_link = swall.as_secs_f64() - s_eval;
+    if let Some(s) = splink_runs.first() {
+        let (swall, speak) = (spl.wall(), spl.peak());
+        let s_link = median(&splink_link);
         println!(
             "splink: {:>8.1} s  {:>8.0} MiB  P {}  R {}  F1 {}  ({:.1} s without its scoring step)",
-            swall.as_secs_f64(),
-            speak,
-            s["precision"],
-            s["recall"],
-            s["f1"],
-            s_link
+            swall, speak, s["precision"], s["recall"], s["f1"], s_link
+        );
+        let (sl_lo, sl_hi) = min_max(&splink_link);
+        println!(
+            "        ({}; without its scoring step min {sl_lo:.1} s, max {sl_hi:.1} s)",
+            spl.spread()
         );
         println!(
-            "ratio:  from the raw files, hedui is {:.1}× faster than Splink (handed standardised input), uses {:.2}× its peak memory",
-            s_link / wall.as_secs_f64(),
+            "ratio:  from the raw files, hedui is {:.1}× faster than Splink (handed standardised input), uses {:.2}× its peak memory (medians of {runs} runs)",
+            s_link / wall,
             peak / speak.max(1.0)
         );
         println!(
-            "ratio:  with the register's standardised records saved, hedui is {:.1}× faster, uses {:.2}× its peak memory",
-            s_link / warm_wall.as_secs_f64(),
+            "ratio:  with the register's standardised records saved, hedui is {:.1}× faster, uses {:.2}× its peak memory (medians of {runs} runs)",
+            s_link / warm_wall,
             warm_peak / speak.max(1.0)
         );
         // Splink is handed records hedui standardised (pinyin, variant folding, township codes):
         // a pipeline that starts, as hedui does, from the raw files spends at least hedui's
         // own standardising time before Splink starts.
-        let core = |k: &str| report["stage_seconds"][k].as_f64().unwrap_or(0.0);
+        let core = |k: &str| stage_seconds[k].as_f64().unwrap_or(0.0);
         let s_from_raw = s_link + core("read_and_prepare");
         println!(
-            "ratio:  both from the raw files (Splink's time plus the {:.2} s hedui took to read and standardise them, which Splink's input needed), hedui is {:.1}× faster",
+            "ratio:  both from the raw files (Splink's time plus the {:.2} s hedui took to read and standardise them, which Splink's input needed), hedui is {:.1}× faster (medians of {runs} runs)",
             core("read_and_prepare"),
-            s_from_raw / wall.as_secs_f64(),
+            s_from_raw / wall,
         );
         // The engines alone: hedui's blocking, training and prediction against Splink's,
         // without reading and standardising (which Splink, handed hedui-standardised input,
-        // does not do).
-        let hedui_core = core("block") + core("train") + core("predict");
-        let splink_core = s["timings_s"]["training"].as_f64().unwrap_or(0.0)
-            + s["timings_s"]["predict"].as_f64().unwrap_or(0.0);
+        // does not do). Each is the median over the runs of the run's sum.
+        let stage = |r: &serde_json::Value, k: &str| r["stage_seconds"][k].as_f64().unwrap_or(0.0);
+        let hedui_core = median(
+            &raw_reports
+                .iter()
+                .map(|r| stage(r, "block") + stage(r, "train") + stage(r, "predict"))
+                .collect::<Vec<_>>(),
+        );
+        let splink_core = median(
+            &splink_runs
+                .iter()
+                .map(|s| {
+                    s["timings_s"]["training"].as_f64().unwrap_or(0.0)
+                        + s["timings_s"]["predict"].as_f64().unwrap_or(0.0)
+                })
+                .collect::<Vec<_>>(),
+        );
         println!(
-            "engine: hedui block+train+predict {hedui_core:.2} s, Splink training+predict {splink_core:.2} s ({:.1}×); hedui read and standardise {:.2} s",
+            "engine: hedui block+train+predict {hedui_core:.2} s, Splink training+predict {splink_core:.2} s ({:.1}×); hedui read and standardise {:.2} s (medians of {runs} runs)",
             splink_core / hedui_core.max(1e-9),
             core("read_and_prepare"),
         );
         results["engine_speedup"] = serde_json::json!(splink_core / hedui_core.max(1e-9));
-        results["hedui"]["stage_seconds"] = report["stage_seconds"].clone();
-        results["splink"] = serde_json::json!({"wall_seconds": swall.as_secs_f64(), "peak_rss_mib": speak, "metrics": s});
+        results["engine_seconds"] = serde_json::json!({
+            "hedui_block_train_predict": hedui_core,
+            "splink_training_predict": splink_core,
+        });
+        results["splink"] =
+            serde_json::json!({"wall_seconds": swall, "peak_rss_mib": speak, "metrics": s});
         results["splink"]["wall_seconds_without_scoring"] = serde_json::json!(s_link);
-        results["speedup"] = serde_json::json!(s_link / wall.as_secs_f64());
+        results["splink"]["wall_seconds_without_scoring_runs"] = serde_json::json!(splink_link);
+        results["splink"]["wall_seconds_without_scoring_min"] = serde_json::json!(sl_lo);
+        results["splink"]["wall_seconds_without_scoring_max"] = serde_json::json!(sl_hi);
+        results["splink"]["timings_s_runs"] = serde_json::json!(
+            splink_runs
+                .iter()
+                .map(|s| s["timings_s"].clone())
+                .collect::<Vec<_>>()
+        );
+        spl.add_json(&mut results["splink"], "");
+        results["speedup"] = serde_json::json!(s_link / wall);
         results["memory_ratio"] = serde_json::json!(peak / speak.max(1.0));
-        results["speedup_prepared_cache"] = serde_json::json!(s_link / warm_wall.as_secs_f64());
-        results["speedup_both_from_raw"] = serde_json::json!(s_from_raw / wall.as_secs_f64());
+        results["speedup_prepared_cache"] = serde_json::json!(s_link / warm_wall);
+        results["speedup_both_from_raw"] = serde_json::json!(s_from_raw / wall);
         results["memory_ratio_prepared_cache"] = serde_json::json!(warm_peak / speak.max(1.0));
     }
     if let Some(p) = &args.json {
-        std::fs::write(p, serde_json::to_string_pretty(&results)?)?;
+        std::fs::write(p, serde_json::to_string_pretty(&results)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ pub struct CommonArgs {
     pub seed: u64,
     /// Rows read and standardised at a time: fewer hold less raw text in memory at once. The
     /// links do not depend on it.
-    #[arg(long, default_value_t = 1 << 17, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1 << 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_rows: u64,
 }
 
@@ -446,10 +446,13 @@ fn write_pairs(path: &Path, out: &JobOutput) -> Result<u64> {
     let spec: Vec<(&str, ColumnType)> = cols.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     let mut w = TableWriter::create(path, &spec).map_err(|e| InputProblem(e.to_string()))?;
     let right = out.right_records();
+    let (mut left_id, mut right_id) = (String::new(), String::new());
     for p in out.links() {
+        out.left.record_id.get_into(p.l as usize, &mut left_id);
+        right.record_id.get_into(p.r as usize, &mut right_id);
         let mut row = vec![
-            Value::Text(&out.left.record_id[p.l as usize]),
-            Value::Text(&right.record_id[p.r as usize]),
+            Value::Text(&left_id),
+            Value::Text(&right_id),
             Value::Float64(p.match_probability),
             Value::Float64(p.match_weight),
         ];
@@ -480,8 +483,8 @@ fn write_explanations(path: &Path, out: &JobOutput) -> Result<()> {
             tf.for_pair(&out.left, p.l as usize, right, p.r as usize, &p.gammas),
         );
         let line = serde_json::json!({
-            "left_id": out.left.record_id[p.l as usize],
-            "right_id": right.record_id[p.r as usize],
+            "left_id": out.left.record_id.get(p.l as usize),
+            "right_id": right.record_id.get(p.r as usize),
             "explanation": e,
         });
         writeln!(f, "{line}")?;
@@ -699,11 +702,11 @@ pub fn dedupe(a: DedupeArgs) -> Result<()> {
         ],
     )
     .map_err(|e| InputProblem(e.to_string()))?;
+    let (mut id, mut cluster_id) = (String::new(), String::new());
     for (i, c) in clusters.iter().enumerate() {
-        w.write_row(&[
-            Value::Text(&out.left.record_id[i]),
-            Value::Text(&out.left.record_id[*c as usize]),
-        ])?;
+        out.left.record_id.get_into(i, &mut id);
+        out.left.record_id.get_into(*c as usize, &mut cluster_id);
+        w.write_row(&[Value::Text(&id), Value::Text(&cluster_id)])?;
     }
     w.finish()?;
     if let Some(p) = &a.pairs {

@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use crate::record::{IdQuality, Interner, RecordIds, Records};
 
 const MAGIC: &[u8; 16] = b"HEDUI-PREPARED\0\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Why a saved file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -170,9 +170,10 @@ pub fn write_prepared(
     put_column(&mut w, ends, |e| (*e as u64).to_le_bytes())?;
     let n = records.len();
     put_u64(&mut w, n as u64)?;
-    let (ids, id_ends) = records.record_id.parts();
-    put_bytes(&mut w, ids.as_bytes())?;
-    put_column(&mut w, id_ends, |e| (*e as u64).to_le_bytes())?;
+    let (ids, id_blocks, _) = records.record_id.parts();
+    put_bytes(&mut w, ids)?;
+    put_u64(&mut w, id_blocks.len() as u64)?;
+    put_column(&mut w, id_blocks, |e| (*e as u64).to_le_bytes())?;
     put_column(&mut w, &records.id18, |v| *v)?;
     put_column(&mut w, &records.id_quality, quality_byte)?;
     for bools in [&records.id_was15, &records.name_wildcard] {
@@ -233,15 +234,15 @@ pub fn read_prepared(
     let strings = Interner::from_parts(text, ends)
         .ok_or(PreparedError::Damaged("string offsets out of order"))?;
     // Every record takes at least this many bytes of columns.
-    const RECORD_BYTES: u64 = 8 + 18 + 4 + 8 * 4 + 4 + 8;
+    const RECORD_BYTES: u64 = 2 + 18 + 4 + 8 * 4 + 4 + 8;
     let n = get_len(&mut r, size / RECORD_BYTES)?;
-    let ids = String::from_utf8(get_bytes(&mut r, size)?)
-        .map_err(|_| PreparedError::Damaged("record ids not UTF-8"))?;
-    let id_ends: Vec<usize> = get_column(&mut r, n, |b| {
+    let ids = get_bytes(&mut r, size)?;
+    let blocks = get_len(&mut r, size / 8)?;
+    let id_blocks: Vec<usize> = get_column(&mut r, blocks, |b| {
         usize::try_from(u64::from_le_bytes(b)).map_err(|_| PreparedError::Damaged("offset"))
     })?;
-    let record_id = RecordIds::from_parts(ids, id_ends)
-        .ok_or(PreparedError::Damaged("record-id offsets out of order"))?;
+    let record_id = RecordIds::from_parts(ids, id_blocks, n)
+        .ok_or(PreparedError::Damaged("record ids not whole"))?;
     let id18 = get_column(&mut r, n, Ok)?;
     let id_quality = get_column(&mut r, n, |[b]| match b {
         0 => Ok(IdQuality::Missing),

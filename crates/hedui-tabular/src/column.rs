@@ -194,7 +194,9 @@ impl TextColumn {
                     return None;
                 }
                 // The array holding `row`: the last that starts at or before it.
-                let k = if *uniform {
+                let k = if arrays.len() == 1 {
+                    0
+                } else if *uniform {
                     (row / arrays[0].len()).min(arrays.len() - 1)
                 } else {
                     starts.partition_point(|&s| s <= row) - 1

@@ -28,6 +28,9 @@ use crate::{BadRow, Want};
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 8192;
 
+/// Rows per decoded batch at most, when a chunked read asks for batches of its chunk's size.
+const MAX_BATCH_ROWS: usize = 1 << 16;
+
 /// What reading a Parquet file produced.
 #[derive(Debug)]
 pub(crate) struct Parsed {
@@ -130,9 +133,14 @@ pub(crate) fn read(
     let mut in_file_order = projection.clone();
     in_file_order.sort_unstable();
     let mask = ProjectionMask::roots(builder.parquet_schema(), in_file_order.iter().copied());
+    // A chunked read decodes each chunk as one batch where it can (one array per column: a
+    // cell is found without working out which array holds it).
+    let batch_rows = emit
+        .as_ref()
+        .map_or(BATCH_ROWS, |(chunk, _)| (*chunk).clamp(1, MAX_BATCH_ROWS));
     let reader = builder
         .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(batch_rows)
         .build()
         .map_err(|e| parquet_error(path, e))?;
     // For each batch column, the slot in the caller's projection.
