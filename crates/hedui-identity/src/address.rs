@@ -35,7 +35,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -230,34 +230,13 @@ pub fn parse_address(raw: &str) -> Address {
         remainder: None,
         issues: Vec::new(),
     };
-    if text::is_null_placeholder(raw) {
-        out.issues.push(AddressIssue::Missing);
+    let Some(base) = normalize(raw, &mut out.issues) else {
         return out;
-    }
-    if raw.chars().any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c)) {
-        out.issues.push(AddressIssue::FullWidth);
-    }
-    let stripped = text::strip_blanks(raw);
-    let nfkc = text::nfkc(&stripped);
-    let base: String = if nfkc.is_ascii() {
-        nfkc.into_owned()
-    } else {
-        match text::to_simplified(&nfkc) {
-            Cow::Owned(simplified) if simplified != *nfkc => {
-                out.issues.push(AddressIssue::TraditionalOrVariant);
-                simplified
-            }
-            _ => nfkc.into_owned(),
-        }
     };
-
-    // A placeholder can also appear only now (`🈚` → `無` → `无`).
-    if text::is_null_placeholder(&base) {
-        out.issues.push(AddressIssue::Missing);
-        return out;
-    }
-    let mut rest: &str = &base;
-    let group_numeral = parse_parts(&mut rest, &base, &mut out);
+    let group_numeral = {
+        let mut rest: &str = &base;
+        parse_parts(&mut rest, &base, &mut out)
+    };
 
     out.normalized = match group_numeral {
         // Splice the digits in place of the Chinese numeral (`五组` → `5组`).
@@ -268,9 +247,79 @@ pub fn parse_address(raw: &str) -> Address {
             n.push_str(&base[range.end..]);
             n
         }
-        None => base.clone(),
+        None => base,
     };
     out
+}
+
+/// The text to parse: no blanks, NFKC, simplified characters, with the issues that produced
+/// it (`FullWidth`, `TraditionalOrVariant`). `None` (with `Missing`) if the text is empty or a
+/// null placeholder, before or after normalising.
+///
+/// Nearly every address is plain ASCII and unified ideographs with no blank (see
+/// [`plain_text`]): then blanks, NFKC and full-width forms have nothing to do, and only a
+/// dictionary key of the simplifier sends the text through [`text::to_simplified`]; the text
+/// is scanned once instead of once per step.
+fn normalize(raw: &str, issues: &mut Vec<AddressIssue>) -> Option<String> {
+    if text::is_null_placeholder(raw) {
+        issues.push(AddressIssue::Missing);
+        return None;
+    }
+    let base: String = match plain_text(raw) {
+        // Simplifying changes nothing, so the text is the one just checked for a placeholder.
+        Some(false) => return Some(raw.to_owned()),
+        Some(true) if raw.is_ascii() => return Some(raw.to_owned()),
+        Some(true) => match text::to_simplified(raw) {
+            Cow::Owned(simplified) if simplified != raw => {
+                issues.push(AddressIssue::TraditionalOrVariant);
+                simplified
+            }
+            _ => return Some(raw.to_owned()),
+        },
+        None => {
+            if raw.chars().any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c)) {
+                issues.push(AddressIssue::FullWidth);
+            }
+            let stripped = text::strip_blanks(raw);
+            let nfkc = text::nfkc(&stripped);
+            if nfkc.is_ascii() {
+                nfkc.into_owned()
+            } else {
+                match text::to_simplified(&nfkc) {
+                    Cow::Owned(simplified) if simplified != *nfkc => {
+                        issues.push(AddressIssue::TraditionalOrVariant);
+                        simplified
+                    }
+                    _ => nfkc.into_owned(),
+                }
+            }
+        }
+    };
+    // A placeholder can also appear only now (`🈚` → `無` → `无`).
+    if text::is_null_placeholder(&base) {
+        issues.push(AddressIssue::Missing);
+        return None;
+    }
+    Some(base)
+}
+
+/// For text made only of ASCII characters other than blanks and of unified ideographs
+/// (U+4E00–U+9FFF), which NFKC leaves as they are and which hold no full-width form: whether
+/// a key of the simplifier's dictionary starts anywhere in it (if none does,
+/// [`text::to_simplified`] gives the text back unchanged). `None` for any other text.
+fn plain_text(s: &str) -> Option<bool> {
+    let mut key = false;
+    for (i, c) in s.char_indices() {
+        if c.is_ascii() {
+            if c.is_whitespace() {
+                return None;
+            }
+        } else if !('\u{4E00}'..='\u{9FFF}').contains(&c) {
+            return None;
+        }
+        key = key || text::t2s_key_at(s, i, c);
+    }
+    Some(key)
 }
 
 /// Reads the parts in order, advancing `rest`. Returns the byte range in `base` of a group
@@ -451,39 +500,44 @@ fn county_at(s: &str) -> Option<(DivisionRef, usize)> {
 /// Suffixes clerks write after a township's short name, each read as the township itself.
 const TOWNSHIP_SUFFIXES: &[&str] = &["街道办事处", "街道办", "街办", "办事处", "街道", "镇", "乡"];
 
+/// Spellings of townships, each with its township.
+type TownshipSpellings = Vec<(String, &'static Township)>;
+
 /// Spellings of each township (full name, short name + each suffix), grouped by first
-/// character, longest first, built once.
-static TOWNSHIP_PATTERNS: LazyLock<HashMap<char, Vec<(String, &'static Township)>>> =
-    LazyLock::new(|| {
-        let mut map: HashMap<char, Vec<(String, &'static Township)>> = HashMap::new();
-        for t in divisions::TOWNSHIPS {
-            let mut spellings = vec![t.name.to_owned()];
-            spellings.extend(
-                TOWNSHIP_SUFFIXES
-                    .iter()
-                    .map(|suffix| format!("{}{suffix}", t.short_name())),
-            );
-            for s in spellings {
-                if let Some(first) = s.chars().next() {
-                    let entry = map.entry(first).or_default();
-                    if !entry.iter().any(|(p, _)| *p == s) {
-                        entry.push((s, t));
-                    }
+/// character (the groups sorted by it, for a binary search), longest first, built once.
+static TOWNSHIP_PATTERNS: LazyLock<Vec<(char, TownshipSpellings)>> = LazyLock::new(|| {
+    let mut map: BTreeMap<char, TownshipSpellings> = BTreeMap::new();
+    for t in divisions::TOWNSHIPS {
+        let mut spellings = vec![t.name.to_owned()];
+        spellings.extend(
+            TOWNSHIP_SUFFIXES
+                .iter()
+                .map(|suffix| format!("{}{suffix}", t.short_name())),
+        );
+        for s in spellings {
+            if let Some(first) = s.chars().next() {
+                let entry = map.entry(first).or_default();
+                if !entry.iter().any(|(p, _)| *p == s) {
+                    entry.push((s, t));
                 }
             }
         }
-        for patterns in map.values_mut() {
-            patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        }
-        map
-    });
+    }
+    for patterns in map.values_mut() {
+        patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    }
+    map.into_iter().collect()
+});
 
 /// A township spelled at the start of `s`. With a known county, the bare short name
 /// (`厉山双泉村`) counts too when the township lies in that county.
 fn township_at(s: &str, county: Option<&str>) -> Option<(&'static Township, usize)> {
     let first = s.chars().next()?;
-    if let Some(patterns) = TOWNSHIP_PATTERNS.get(&first)
-        && let Some((p, t)) = patterns.iter().find(|(p, _)| s.starts_with(p.as_str()))
+    if let Ok(group) = TOWNSHIP_PATTERNS.binary_search_by_key(&first, |(c, _)| *c)
+        && let Some((p, t)) = TOWNSHIP_PATTERNS[group]
+            .1
+            .iter()
+            .find(|(p, _)| s.starts_with(p.as_str()))
     {
         return Some((t, p.len()));
     }
@@ -540,7 +594,9 @@ const VILLAGE_MARKERS: &[(&str, VillageKind)] = &[
 fn village_at(s: &str) -> Option<(String, VillageKind, usize)> {
     const MAX_NAME: usize = 8;
     for (n, (i, c)) in s.char_indices().enumerate().take(MAX_NAME + 1) {
+        // Every marker starts with one of these: the others need no look at the markers.
         if n >= 1
+            && matches!(c, '社' | '居' | '村')
             && let Some((marker, kind)) =
                 VILLAGE_MARKERS.iter().find(|(m, _)| s[i..].starts_with(m))
         {
@@ -556,7 +612,10 @@ fn village_at(s: &str) -> Option<(String, VillageKind, usize)> {
                     VillageKind::Village => "村",
                     VillageKind::Community => "社区",
                 };
-                return Some((format!("{name}{suffix}"), *kind, i + marker.len()));
+                let mut canonical = String::with_capacity(name.len() + suffix.len());
+                canonical.push_str(name);
+                canonical.push_str(suffix);
+                return Some((canonical, *kind, i + marker.len()));
             }
         }
         if !(text::is_han(c) || c.is_ascii_alphanumeric()) || is_road_char(c) {
@@ -621,7 +680,9 @@ fn road_suffix_at(s: &str) -> Option<usize> {
 /// A road at the start of `s` (a name of 1–10 characters and a road suffix): bytes taken.
 fn road_at(s: &str) -> Option<usize> {
     for (n, (i, c)) in s.char_indices().enumerate().take(11) {
+        // Every road suffix starts with one of these.
         if n >= 1
+            && matches!(c, '大' | '街' | '路' | '巷')
             && let Some(len) = road_suffix_at(&s[i..])
         {
             return Some(i + len);

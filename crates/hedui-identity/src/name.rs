@@ -30,7 +30,7 @@
 //! assert!(pinyin_compatible(&standardize_name("王?明"), &standardize_name("王晓明")));
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use pinyin::ToPinyinMulti;
@@ -199,7 +199,7 @@ impl Name {
 
 /// Standardises a personal name. Never fails: whatever is wrong is in [`Name::issues`].
 pub fn standardize_name(raw: &str) -> Name {
-    let trimmed = text::trim_blanks(raw);
+    let trimmed = trim_blanks(raw);
     if trimmed.is_empty() {
         return Name::empty(raw, NameIssue::Empty);
     }
@@ -207,19 +207,27 @@ pub fn standardize_name(raw: &str) -> Name {
         return Name::empty(raw, NameIssue::NotAName);
     }
     let mut issues = Vec::new();
-    let nfkc = text::nfkc(trimmed);
-    if nfkc != trimmed {
-        // NFKC also turns U+3000 and NBSP into a plain space; that is whitespace, not width.
-        let visible = |s: &str| {
-            s.chars()
-                .filter(|c| !text::is_blank(*c))
-                .collect::<String>()
-        };
-        if visible(&nfkc) != visible(trimmed) {
-            issues.push(NameIssue::FullWidth);
+    let mut s = if is_plain_han(trimmed) {
+        // The common case: NFKC and the character cleaning would leave the name as it is.
+        if trimmed.len() != raw.len() {
+            issues.push(NameIssue::Whitespace);
         }
-    }
-    let mut s = clean_chars(&nfkc, trimmed.len() != raw.len(), &mut issues);
+        trimmed.to_owned()
+    } else {
+        let nfkc = text::nfkc(trimmed);
+        if nfkc != trimmed {
+            // NFKC also turns U+3000 and NBSP into a plain space; that is whitespace, not width.
+            let visible = |s: &str| {
+                s.chars()
+                    .filter(|c| !text::is_blank(*c))
+                    .collect::<String>()
+            };
+            if visible(&nfkc) != visible(trimmed) {
+                issues.push(NameIssue::FullWidth);
+            }
+        }
+        clean_chars(&nfkc, trimmed.len() != raw.len(), &mut issues)
+    };
 
     if let std::borrow::Cow::Owned(simplified) = text::to_simplified(&s)
         && simplified != s
@@ -228,32 +236,42 @@ pub fn standardize_name(raw: &str) -> Name {
         s = simplified;
     }
     // Removing characters can leave neighbours that NFKC composes (Hangul jamo around a dropped
-    // symbol); normalise again so that the matching form is a fixed point.
-    if let std::borrow::Cow::Owned(n) = text::nfkc(&s) {
+    // symbol); normalise again so that the matching form is a fixed point. Plain Han text is
+    // NFKC-stable and skips the check.
+    if !is_plain_han(&s)
+        && let std::borrow::Cow::Owned(n) = text::nfkc(&s)
+    {
         s = n;
     }
-    // A placeholder can also appear only now (`🈚` → `無` → `无`).
-    if s.is_empty() || text::is_null_placeholder(&s) {
+    // A placeholder can also appear only now (`🈚` → `無` → `无`); text equal to the trimmed
+    // input was already checked above.
+    if s.is_empty() || (s != trimmed && text::is_null_placeholder(&s)) {
         issues.push(NameIssue::NotAName);
         let mut name = Name::empty(raw, NameIssue::NotAName);
         name.issues = issues;
         return name;
     }
 
-    let without_dot: String = if s.contains(MIDDLE_DOT) {
-        s.chars().filter(|c| *c != MIDDLE_DOT).collect()
-    } else {
-        s.clone()
-    };
-    let (mut han, mut letters) = (false, false);
-    for c in without_dot.chars() {
+    // One pass for the dots, the scripts and the number of positions (dots excluded).
+    let (mut dotted, mut han, mut letters, mut positions) = (false, false, false, 0usize);
+    for c in s.chars() {
+        if c == MIDDLE_DOT {
+            dotted = true;
+            continue;
+        }
+        positions += 1;
         if text::is_han(c) {
             han = true;
         } else if c.is_alphabetic() {
             letters = true;
         }
     }
-    let script = if s.contains(MIDDLE_DOT) {
+    let without_dot: String = if dotted {
+        s.chars().filter(|c| *c != MIDDLE_DOT).collect()
+    } else {
+        s.clone()
+    };
+    let script = if dotted {
         NameScript::Dotted
     } else if han && letters {
         issues.push(NameIssue::MixedScript);
@@ -264,7 +282,6 @@ pub fn standardize_name(raw: &str) -> Name {
         NameScript::Han
     };
 
-    let positions = without_dot.chars().count();
     if positions == 1 {
         issues.push(NameIssue::TooShort);
     }
@@ -273,17 +290,20 @@ pub fn standardize_name(raw: &str) -> Name {
         .chars()
         .next()
         .is_some_and(|c| text::is_han(c) || c == '?');
-    let surname_chars = match script {
-        NameScript::Han | NameScript::Mixed if positions >= 2 && starts_han => {
-            surname_length(&s, positions)
-        }
-        _ => 0,
+    let splits =
+        matches!(script, NameScript::Han | NameScript::Mixed) && positions >= 2 && starts_han;
+    let compound = if splits { compound_surname(&s) } else { None };
+    let surname_chars = match compound {
+        _ if !splits => 0,
+        Some((sur, _)) if positions > sur.chars().count() => sur.chars().count(),
+        _ => 1,
     };
+    // A compound surname as long as the whole name is read as a single surname (`欧阳`).
+    let compound = compound.filter(|_| surname_chars > 1);
     let surname_end = (surname_chars > 0)
         .then(|| s.char_indices().nth(surname_chars).map(|(i, _)| i))
         .flatten();
 
-    let compound = (surname_chars > 1).then(|| compound_surname(&s)).flatten();
     let mut readings = Vec::with_capacity(positions);
     let mut wildcards = Vec::new();
     for (i, c) in without_dot.chars().enumerate() {
@@ -293,7 +313,7 @@ pub fn standardize_name(raw: &str) -> Name {
         let surname_reading = if i < surname_chars {
             match compound {
                 Some((_, r)) => r.get(i).map(std::slice::from_ref),
-                None => SINGLE_SURNAMES.get(&c).copied(),
+                None => single_surname_readings(c),
             }
         } else {
             None
@@ -315,6 +335,22 @@ pub fn standardize_name(raw: &str) -> Name {
         wildcards,
         issues,
     }
+}
+
+/// [`text::trim_blanks`], returning at once when neither end is blank (the common case).
+fn trim_blanks(s: &str) -> &str {
+    let kept = |c: Option<char>| c.is_some_and(|c| !text::is_blank(c));
+    if kept(s.chars().next()) && kept(s.chars().next_back()) {
+        s
+    } else {
+        text::trim_blanks(s)
+    }
+}
+
+/// True if every character is a CJK Unified Ideograph (U+4E00–U+9FFF), as in almost every
+/// name delivered: such text is NFKC-stable and [`clean_chars`] keeps it as it is.
+fn is_plain_han(s: &str) -> bool {
+    s.chars().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
 }
 
 /// Whether two names can be read the same way: position by position, the characters are
@@ -397,6 +433,7 @@ fn clean_chars(s: &str, outer_blanks: bool, issues: &mut Vec<NameIssue>) -> Stri
         ..Seen::default()
     };
     let mut last: Option<char> = None;
+    let mut dotted = false;
     for c in s.chars() {
         if depth > 0 {
             if is_open_bracket(c) {
@@ -419,6 +456,7 @@ fn clean_chars(s: &str, outer_blanks: bool, issues: &mut Vec<NameIssue>) -> Stri
             if c != MIDDLE_DOT {
                 seen.dot_variant = true;
             }
+            dotted = true;
             MIDDLE_DOT
         } else if is_unknown_marker(c) {
             seen.unknown = true;
@@ -448,7 +486,7 @@ fn clean_chars(s: &str, outer_blanks: bool, issues: &mut Vec<NameIssue>) -> Stri
         out.push(mapped);
         last = Some(mapped);
     }
-    if out.contains(MIDDLE_DOT) {
+    if dotted {
         out = tidy_dots(&out);
     } else if !boundaries.is_empty() && blanks_are_dots(&out, &boundaries) {
         seen.space_as_dot = true;
@@ -582,11 +620,58 @@ fn is_close_bracket(c: char) -> bool {
 }
 
 /// Toneless readings of one character, deduplicated, `ü` written `v`. Empty for anything
-/// without pinyin data.
+/// without pinyin data. Unified ideographs are looked up in [`UNIFIED_READINGS`].
 fn char_readings(c: char) -> Vec<&'static str> {
+    match UNIFIED_READINGS.get(c) {
+        Some(readings) => readings.to_vec(),
+        None => compute_readings(c),
+    }
+}
+
+/// The readings of every CJK Unified Ideograph (U+4E00–U+9FFF), the block almost every
+/// character of a name is in, computed once with [`compute_readings`] (a few milliseconds):
+/// looking them up is far cheaper than reading the `pinyin` crate's tables and deduplicating
+/// the toneless forms for every character of every name.
+static UNIFIED_READINGS: LazyLock<ReadingTable> = LazyLock::new(|| {
+    let mut table = ReadingTable {
+        starts: Vec::with_capacity(UNIFIED_LEN + 1),
+        flat: Vec::with_capacity(UNIFIED_LEN * 3 / 2),
+    };
+    table.starts.push(0);
+    for c in (UNIFIED_FIRST..UNIFIED_FIRST + UNIFIED_LEN as u32).filter_map(char::from_u32) {
+        table.flat.extend(compute_readings(c));
+        table.starts.push(table.flat.len());
+    }
+    table
+});
+
+const UNIFIED_FIRST: u32 = 0x4E00;
+const UNIFIED_LEN: usize = 0x5200;
+
+/// Readings of a range of characters: those of character `UNIFIED_FIRST + i` are
+/// `flat[starts[i]..starts[i + 1]]`.
+struct ReadingTable {
+    starts: Vec<usize>,
+    flat: Vec<&'static str>,
+}
+
+impl ReadingTable {
+    fn get(&self, c: char) -> Option<&[&'static str]> {
+        let i = usize::try_from(u32::from(c).checked_sub(UNIFIED_FIRST)?).ok()?;
+        let (from, to) = (*self.starts.get(i)?, *self.starts.get(i + 1)?);
+        self.flat.get(from..to)
+    }
+}
+
+/// [`char_readings`] from the `pinyin` crate's data.
+fn compute_readings(c: char) -> Vec<&'static str> {
     let Some(multi) = c.to_pinyin_multi() else {
         return Vec::new();
     };
+    if multi.count() == 1 {
+        // Most characters have one reading: nothing to deduplicate.
+        return vec![ascii_syllable(multi.get(0).plain())];
+    }
     let mut out: Vec<&'static str> = Vec::with_capacity(multi.count());
     for p in multi {
         let s = ascii_syllable(p.plain());
@@ -598,7 +683,11 @@ fn char_readings(c: char) -> Vec<&'static str> {
 }
 
 /// The `pinyin` crate writes `ü` (`lü`, `nüe`) and `ê`; keys are ASCII, as in input methods.
+#[inline]
 fn ascii_syllable(s: &'static str) -> &'static str {
+    if s.is_ascii() {
+        return s;
+    }
     match s {
         "lü" => "lv",
         "lüe" => "lve",
@@ -609,32 +698,35 @@ fn ascii_syllable(s: &'static str) -> &'static str {
     }
 }
 
-/// The surname length in characters: 2 (or 4 for 爱新觉罗) for a compound surname when the
-/// name is longer than the surname, else 1.
-fn surname_length(s: &str, positions: usize) -> usize {
-    match compound_surname(s) {
-        Some((sur, _)) if positions > sur.chars().count() => sur.chars().count(),
-        _ => 1,
-    }
-}
-
+/// The compound surname the name starts with, if any: its first two characters (or 爱新觉罗)
+/// are one of [`COMPOUND_SURNAMES`].
 fn compound_surname(s: &str) -> Option<(&'static str, &'static [&'static str])> {
     const AISIN_GIORO: &str = "爱新觉罗";
-    if s.starts_with(AISIN_GIORO) {
-        return COMPOUND_BY_PREFIX.get(AISIN_GIORO).copied();
-    }
-    let end = s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
-    COMPOUND_BY_PREFIX.get(&s[..end]).copied()
+    let at = COMPOUND_BY_PAIR
+        .binary_search_by_key(&first_pair(s)?, |&(p, _)| p)
+        .ok()?;
+    let (sur, readings) = COMPOUND_SURNAMES[COMPOUND_BY_PAIR[at].1];
+    // The only surname longer than two characters must be there in full.
+    (sur != AISIN_GIORO || s.starts_with(AISIN_GIORO)).then_some((sur, readings))
 }
 
-/// [`COMPOUND_SURNAMES`] by surname, built once.
-static COMPOUND_BY_PREFIX: LazyLock<
-    HashMap<&'static str, (&'static str, &'static [&'static str])>,
-> = LazyLock::new(|| {
-    COMPOUND_SURNAMES
+/// The first two characters of `s` as one integer, if it has two.
+fn first_pair(s: &str) -> Option<u64> {
+    let mut chars = s.chars();
+    let (a, b) = (chars.next()?, chars.next()?);
+    Some(u64::from(a) << 32 | u64::from(b))
+}
+
+/// The indices of [`COMPOUND_SURNAMES`] by their first two characters ([`first_pair`]),
+/// sorted for a binary search (cheaper than hashing the prefix), built once.
+static COMPOUND_BY_PAIR: LazyLock<Vec<(u64, usize)>> = LazyLock::new(|| {
+    let mut pairs: Vec<(u64, usize)> = COMPOUND_SURNAMES
         .iter()
-        .map(|&(sur, readings)| (sur, (sur, readings)))
-        .collect()
+        .enumerate()
+        .filter_map(|(i, (sur, _))| Some((first_pair(sur)?, i)))
+        .collect();
+    pairs.sort_unstable();
+    pairs
 });
 
 /// Compound surnames (复姓) with their readings. The common ones of the 百家姓 and a few
@@ -810,8 +902,19 @@ const SINGLE_SURNAME_TABLE: &[(char, &[&str])] = &[
     ('臧', &["zang"]),
 ];
 
-static SINGLE_SURNAMES: LazyLock<HashMap<char, &'static [&'static str]>> =
-    LazyLock::new(|| SINGLE_SURNAME_TABLE.iter().copied().collect());
+/// [`SINGLE_SURNAME_TABLE`] sorted by character for a binary search, built once.
+static SINGLE_SURNAMES: LazyLock<Vec<(char, &'static [&'static str])>> = LazyLock::new(|| {
+    let mut table = SINGLE_SURNAME_TABLE.to_vec();
+    table.sort_unstable_by_key(|&(c, _)| c);
+    table
+});
+
+/// The surname readings of `c` from [`SINGLE_SURNAME_TABLE`], if it has its own.
+fn single_surname_readings(c: char) -> Option<&'static [&'static str]> {
+    let table = &*SINGLE_SURNAMES;
+    let at = table.binary_search_by_key(&c, |&(t, _)| t).ok()?;
+    Some(table[at].1)
+}
 
 /// Builds the pinyin key; `fold` (if any) rewrites each syllable (the fuzzy key).
 fn build_key(

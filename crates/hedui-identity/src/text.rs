@@ -110,8 +110,9 @@ pub fn is_null_placeholder(s: &str) -> bool {
     if s.is_empty() {
         return true;
     }
-    // Every placeholder is short; don't normalise long text just to find it is not one.
-    if s.chars().count() > 8 {
+    // Every placeholder is short; don't normalise long text just to find it is not one (and
+    // more than 32 bytes is more than 8 characters, known without counting them).
+    if s.len() > 32 || s.chars().count() > 8 {
         return false;
     }
     // NFKC leaves a unified ideograph as it is, so one that no placeholder contains rules the
@@ -201,19 +202,25 @@ fn may_convert(s: &str) -> bool {
     if s.is_ascii() {
         return false;
     }
+    s.char_indices().any(|(i, c)| t2s_key_at(s, i, c))
+}
+
+/// Whether a key of [`to_simplified`]'s dictionary may start at byte `i` of `s`, where `c`
+/// is (always true beyond the Basic Multilingual Plane). A scan that already walks the text
+/// for its own reasons asks this per character instead of calling [`to_simplified`]: if no
+/// key starts anywhere, the text is already simplified.
+pub(crate) fn t2s_key_at(s: &str, i: usize, c: char) -> bool {
+    let Ok(c16) = u16::try_from(u32::from(c)) else {
+        return true;
+    };
     let keys = &*T2S_KEYS;
-    s.char_indices().any(|(i, c)| {
-        let Ok(c16) = u16::try_from(u32::from(c)) else {
-            return true;
-        };
-        let bit = |bits: &[u64]| bits[usize::from(c16) / 64] >> (c16 % 64) & 1 == 1;
-        bit(&keys.single)
-            || bit(&keys.phrase_first)
-                && keys
-                    .phrases
-                    .get(&c)
-                    .is_some_and(|ps| ps.iter().any(|p| s[i..].starts_with(p)))
-    })
+    let bit = |bits: &[u64]| bits[usize::from(c16) / 64] >> (c16 % 64) & 1 == 1;
+    bit(&keys.single)
+        || bit(&keys.phrase_first)
+            && keys
+                .phrases
+                .get(&c)
+                .is_some_and(|ps| ps.iter().any(|p| s[i..].starts_with(p)))
 }
 
 /// The value of a single Chinese numeral digit: `〇`/`零` 0, `一`/`壹`/`幺` 1, `二`/`两`/`贰` 2, … `九`/`玖` 9.
