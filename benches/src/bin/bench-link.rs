@@ -621,8 +621,9 @@ fn main() -> Result<()> {
         c
     };
 
-    // The timed runs, interleaved (hedui, hedui reading the saved register, Splink, hedui, ...)
-    // so that a noisy machine slows all of them alike; the figures reported are the medians.
+    // The timed runs, interleaved (hedui, hedui reading the saved register, Splink; then
+    // Splink first in even rounds) so that a noisy machine slows all of them alike; the
+    // figures reported are the medians.
     println!(
         "timing {runs} interleaved runs each of hedui from the raw files, hedui reading the saved register{}; figures below are medians of {runs} runs",
         if splink_inputs.is_some() {
@@ -639,6 +640,58 @@ fn main() -> Result<()> {
         (Vec::new(), Vec::new());
     let mut first_links: Option<Vec<u8>> = None;
     for k in 1..=runs {
+        // Splink runs first in even rounds: a process started right after the other one meets
+        // the memory that one just gave back (which a VM may have to fault in again), so
+        // neither should always be second.
+        let splink_first = k % 2 == 0;
+        let mut run_splink = |threshold: f64| -> Result<String> {
+            let Some((ls, rs)) = &splink_inputs else {
+                return Ok(String::new());
+            };
+            spl.push(run_measured(&mut splink_cmd(ls, rs, threshold))?);
+            let s = read_json(&out_json)?;
+            // The script's own scoring against the truth is bench bookkeeping, not linkage
+            // (hedui's is done outside its timed run): it is taken off Splink's time.
+            let s_eval = s["timings_s"]["evaluate"].as_f64().unwrap_or(0.0);
+            splink_link.push(spl.wall[k - 1] - s_eval);
+            let note = format!(
+                "; Splink {:.1} s {:.0} MiB ({:.1} s without its scoring step)",
+                spl.wall[k - 1],
+                spl.peak[k - 1],
+                splink_link[k - 1]
+            );
+            if let Some(s1) = splink_runs.first() {
+                let keys = ["predicted_pairs", "precision", "recall", "f1"];
+                if keys.iter().any(|&key| s[key] != s1[key]) {
+                    eprintln!(
+                        "warning: Splink's run {k} predicted {} pairs (P {} R {} F1 {}), run 1 {} (P {} R {} F1 {}); the accuracy reported is run 1's",
+                        s["predicted_pairs"],
+                        s["precision"],
+                        s["recall"],
+                        s["f1"],
+                        s1["predicted_pairs"],
+                        s1["precision"],
+                        s1["recall"],
+                        s1["f1"]
+                    );
+                }
+            }
+            splink_runs.push(s);
+            Ok(note)
+        };
+        // Splink runs at the threshold hedui chose in its first run (the same in every run,
+        // checked below).
+        let first_threshold = |reports: &[serde_json::Value]| {
+            reports
+                .first()
+                .and_then(|r| r["threshold"].as_f64())
+                .unwrap_or(0.5)
+        };
+        let splink_note = if splink_first {
+            run_splink(first_threshold(&raw_reports))?
+        } else {
+            String::new()
+        };
         // hedui from the raw files. Its output is deterministic: every run's links must be
         // byte-identical to the first run's, which stay in links.parquet.
         let out = if k == 1 {
@@ -691,46 +744,23 @@ fn main() -> Result<()> {
         }
         warm_reports.push(read_json(&cached_report_path)?);
 
-        // Splink, at the threshold hedui chose (the same in every run, checked above).
-        let mut line = format!(
-            "  run {k}/{runs}: hedui {:.1} s {:.0} MiB; saved register read back {:.1} s {:.0} MiB",
+        let splink_note = if splink_first {
+            splink_note
+        } else {
+            run_splink(first_threshold(&raw_reports))?
+        };
+        let line = format!(
+            "  run {k}/{runs}: hedui {:.1} s {:.0} MiB; saved register read back {:.1} s {:.0} MiB{splink_note}{}",
             raw.wall[k - 1],
             raw.peak[k - 1],
             warm.wall[k - 1],
-            warm.peak[k - 1]
-        );
-        if let Some((ls, rs)) = &splink_inputs {
-            let threshold = raw_reports[0]["threshold"].as_f64().unwrap_or(0.5);
-            spl.push(run_measured(&mut splink_cmd(ls, rs, threshold))?);
-            let s = read_json(&out_json)?;
-            // The script's own scoring against the truth is bench bookkeeping, not linkage
-            // (hedui's is done outside its timed run): it is taken off Splink's time.
-            let s_eval = s["timings_s"]["evaluate"].as_f64().unwrap_or(0.0);
-            splink_link.push(spl.wall[k - 1] - s_eval);
-            line += &format!(
-                "; Splink {:.1} s {:.0} MiB ({:.1} s without its scoring step)",
-                spl.wall[k - 1],
-                spl.peak[k - 1],
-                splink_link[k - 1]
-            );
-            if let Some(s1) = splink_runs.first() {
-                let keys = ["predicted_pairs", "precision", "recall", "f1"];
-                if keys.iter().any(|&key| s[key] != s1[key]) {
-                    eprintln!(
-                        "warning: Splink's run {k} predicted {} pairs (P {} R {} F1 {}), run 1 {} (P {} R {} F1 {}); the accuracy reported is run 1's",
-                        s["predicted_pairs"],
-                        s["precision"],
-                        s["recall"],
-                        s["f1"],
-                        s1["predicted_pairs"],
-                        s1["precision"],
-                        s1["recall"],
-                        s1["f1"]
-                    );
-                }
+            warm.peak[k - 1],
+            if splink_first && splink_inputs.is_some() {
+                " (Splink ran first)"
+            } else {
+                ""
             }
-            splink_runs.push(s);
-        }
+        );
         println!("{line}");
     }
 
