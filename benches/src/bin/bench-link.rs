@@ -687,11 +687,10 @@ fn main() -> Result<()> {
                 .and_then(|r| r["threshold"].as_f64())
                 .unwrap_or(0.5)
         };
-        let splink_note = if splink_first {
-            run_splink(first_threshold(&raw_reports))?
-        } else {
-            String::new()
-        };
+        let mut splink_note = String::new();
+        if splink_first {
+            splink_note = run_splink(first_threshold(&raw_reports))?;
+        }
         // hedui from the raw files. Its output is deterministic: every run's links must be
         // byte-identical to the first run's, which stay in links.parquet.
         let out = if k == 1 {
@@ -744,11 +743,9 @@ fn main() -> Result<()> {
         }
         warm_reports.push(read_json(&cached_report_path)?);
 
-        let splink_note = if splink_first {
-            splink_note
-        } else {
-            run_splink(first_threshold(&raw_reports))?
-        };
+        if !splink_first {
+            splink_note = run_splink(first_threshold(&raw_reports))?;
+        }
         let line = format!(
             "  run {k}/{runs}: hedui {:.1} s {:.0} MiB; saved register read back {:.1} s {:.0} MiB{splink_note}{}",
             raw.wall[k - 1],

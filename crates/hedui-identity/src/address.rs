@@ -314,7 +314,7 @@ fn plain_text(s: &str) -> Option<bool> {
             if c.is_whitespace() {
                 return None;
             }
-        } else if !('\u{4E00}'..='\u{9FFF}').contains(&c) {
+        } else if !text::is_unified_ideograph(c) {
             return None;
         }
         key = key || text::t2s_key_at(s, i, c);
@@ -589,14 +589,17 @@ const VILLAGE_MARKERS: &[(&str, VillageKind)] = &[
     ("村", VillageKind::Village),
 ];
 
+/// The first characters of [`VILLAGE_MARKERS`] (a test keeps the two in step): at any other
+/// character no marker needs trying.
+const VILLAGE_MARKER_FIRSTS: [char; 3] = ['社', '居', '村'];
+
 /// A village or community at the start of `s`: its canonical name (`XX村` / `XX社区`), kind,
 /// and the bytes it takes.
 fn village_at(s: &str) -> Option<(String, VillageKind, usize)> {
     const MAX_NAME: usize = 8;
     for (n, (i, c)) in s.char_indices().enumerate().take(MAX_NAME + 1) {
-        // Every marker starts with one of these: the others need no look at the markers.
         if n >= 1
-            && matches!(c, '社' | '居' | '村')
+            && VILLAGE_MARKER_FIRSTS.contains(&c)
             && let Some((marker, kind)) =
                 VILLAGE_MARKERS.iter().find(|(m, _)| s[i..].starts_with(m))
         {
@@ -680,9 +683,7 @@ fn road_suffix_at(s: &str) -> Option<usize> {
 /// A road at the start of `s` (a name of 1–10 characters and a road suffix): bytes taken.
 fn road_at(s: &str) -> Option<usize> {
     for (n, (i, c)) in s.char_indices().enumerate().take(11) {
-        // Every road suffix starts with one of these.
         if n >= 1
-            && matches!(c, '大' | '街' | '路' | '巷')
             && let Some(len) = road_suffix_at(&s[i..])
         {
             return Some(i + len);
@@ -743,6 +744,19 @@ pub fn mask_address(raw: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn village_marker_firsts_are_the_markers_first_characters() {
+        let mut firsts: Vec<char> = VILLAGE_MARKERS
+            .iter()
+            .filter_map(|(m, _)| m.chars().next())
+            .collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        let mut listed = VILLAGE_MARKER_FIRSTS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(firsts, listed);
+    }
 
     struct Want {
         county: Option<&'static str>,

@@ -199,7 +199,7 @@ impl Name {
 
 /// Standardises a personal name. Never fails: whatever is wrong is in [`Name::issues`].
 pub fn standardize_name(raw: &str) -> Name {
-    let trimmed = trim_blanks(raw);
+    let trimmed = text::trim_blanks(raw);
     if trimmed.is_empty() {
         return Name::empty(raw, NameIssue::Empty);
     }
@@ -337,20 +337,10 @@ pub fn standardize_name(raw: &str) -> Name {
     }
 }
 
-/// [`text::trim_blanks`], returning at once when neither end is blank (the common case).
-fn trim_blanks(s: &str) -> &str {
-    let kept = |c: Option<char>| c.is_some_and(|c| !text::is_blank(c));
-    if kept(s.chars().next()) && kept(s.chars().next_back()) {
-        s
-    } else {
-        text::trim_blanks(s)
-    }
-}
-
 /// True if every character is a CJK Unified Ideograph (U+4E00–U+9FFF), as in almost every
 /// name delivered: such text is NFKC-stable and [`clean_chars`] keeps it as it is.
 fn is_plain_han(s: &str) -> bool {
-    s.chars().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
+    s.chars().all(text::is_unified_ideograph)
 }
 
 /// Whether two names can be read the same way: position by position, the characters are

@@ -43,7 +43,13 @@ pub fn is_blank(c: char) -> bool {
 
 /// The text without leading and trailing blanks (see [`is_blank`]).
 pub fn trim_blanks(s: &str) -> &str {
-    s.trim_matches(is_blank)
+    // Most text has no blank at either end: two character tests, not a trimming pass.
+    let kept = |c: Option<char>| c.is_some_and(|c| !is_blank(c));
+    if kept(s.chars().next()) && kept(s.chars().next_back()) {
+        s
+    } else {
+        s.trim_matches(is_blank)
+    }
 }
 
 /// True if the text contains any blank (see [`is_blank`]).
@@ -132,7 +138,9 @@ pub fn is_null_placeholder(s: &str) -> bool {
     NULL_PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(s))
 }
 
-fn is_unified_ideograph(c: char) -> bool {
+/// True for a CJK Unified Ideograph of the basic block (U+4E00–U+9FFF), the block almost every
+/// character of a name or address is in: NFKC leaves each of them as it is.
+pub(crate) fn is_unified_ideograph(c: char) -> bool {
     ('\u{4E00}'..='\u{9FFF}').contains(&c)
 }
 

@@ -566,30 +566,30 @@ mod tests {
         assert_eq!(dob_level(NO_DATE, 5), None);
     }
 
+    /// [`jaro_winkler_at_least`] is strsim's similarity when that reaches `min`, and below
+    /// `min` when it does not.
+    fn bound_is_exact_above(a: &str, b: &str, min: f64) -> Result<(), TestCaseError> {
+        let exact = strsim::jaro_winkler(a, b);
+        let bounded = jaro_winkler_at_least(a, b, min);
+        if exact >= min {
+            prop_assert_eq!(bounded, exact);
+        } else {
+            prop_assert!(bounded < min);
+        }
+        Ok(())
+    }
+
     proptest! {
         /// The bound never changes a similarity that reaches the threshold.
         #[test]
         fn bounded_jaro_winkler_is_exact_above_the_threshold(a in "[a-z ]{0,12}|[张王李文雯晓小明伟]{0,4}", b in "[a-z ]{0,12}|[张王李文雯晓小明伟]{0,4}", min in 0.0f64..1.0) {
-            let exact = strsim::jaro_winkler(&a, &b);
-            let bounded = jaro_winkler_at_least(&a, &b, min);
-            if exact >= min {
-                prop_assert_eq!(bounded, exact);
-            } else {
-                prop_assert!(bounded < min);
-            }
+            bound_is_exact_above(&a, &b, min)?;
         }
 
         /// Also for strings sharing a prefix, where Winkler's bonus counts in the bound.
         #[test]
         fn bounded_jaro_winkler_is_exact_with_shared_prefixes(stem in "[a-c ]{0,5}|[张王李]{0,3}", a in "[a-e ]{0,8}|[张王李文雯]{0,3}", b in "[a-e ]{0,8}|[张王李文雯]{0,3}", min in 0.5f64..1.0) {
-            let (a, b) = (format!("{stem}{a}"), format!("{stem}{b}"));
-            let exact = strsim::jaro_winkler(&a, &b);
-            let bounded = jaro_winkler_at_least(&a, &b, min);
-            if exact >= min {
-                prop_assert_eq!(bounded, exact);
-            } else {
-                prop_assert!(bounded < min);
-            }
+            bound_is_exact_above(&format!("{stem}{a}"), &format!("{stem}{b}"), min)?;
         }
 
         /// The allocation-free Jaro–Winkler is strsim's, to the bit.

@@ -978,7 +978,6 @@ fn prepare_with<S: RecordSource + ?Sized>(
             );
         },
     );
-    drop(raw);
     let (names, addresses) = (&*names, &*addresses);
 
     // The columns filled two halves at a time.
