@@ -240,9 +240,12 @@ fn standardise(file: Opened, strings: &mut Interner, cache: &mut PrepareCache) -
         reader,
     } = file;
     let mut records = Records::default();
-    // A Parquet file states its row count: the columns are sized once for the whole file.
+    // A Parquet file states its row count: the columns and the strings' table are sized once
+    // for the whole file.
     if let Some(rows) = rows {
-        records.reserve(usize::try_from(rows).unwrap_or(0));
+        let rows = usize::try_from(rows).unwrap_or(0);
+        records.reserve(rows);
+        strings.reserve_for(rows);
     }
     let mut bad_rows = 0usize;
     for table in chunks {
