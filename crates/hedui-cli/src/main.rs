@@ -107,12 +107,26 @@ fn main() -> ExitCode {
         "info"
     };
     init_logging(cli.log_json, default_level);
+    no_transparent_huge_pages();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Turns transparent huge pages off for this process. hedui's memory is many buffers of a few
+/// megabytes, allocated and freed chunk after chunk; with huge pages a first touch zeroes 2 MiB
+/// at once, often memory only partly used, and on a VM whose hypervisor reclaims the memory a
+/// process frees, each such fault also waits for the host to back the page. Measured on the
+/// 100k × 2M link (median of 9 runs each): 1.3 s and 372 MiB peak without, 1.6 s and 416 MiB
+/// with (and up to 0.8 s of it in the kernel).
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::debug!(error = %e, "transparent huge pages stay on");
     }
 }
 
@@ -167,4 +181,14 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
         print!("{}", summary::synth_summary(&report, &a.out, elapsed));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn transparent_huge_pages_are_turned_off() {
+        super::no_transparent_huge_pages();
+        assert_eq!(nix::sys::prctl::get_thp_disable().ok(), Some(true));
+    }
 }
