@@ -550,12 +550,16 @@ fn one_edit_pairs(left: &Records, right: &Records, dedupe: bool) -> Vec<(u32, u3
         (right, left)
     };
     let orient = |s: u32, b: u32| if small_is_left { (s, b) } else { (b, s) };
-    let small_exact = exact_index(small);
-    // Big side's invalid numbers → small side's numbers.
-    let mut out: Vec<(u32, u32)> = probe(big, &small_exact)
-        .into_iter()
-        .map(|(b, s)| orient(s, b))
-        .collect();
+    // Big side's invalid numbers → small side's numbers (a register often has none: then the
+    // small side's numbers are not indexed at all).
+    let mut out: Vec<(u32, u32)> = if big.id_quality.contains(&IdQuality::Invalid) {
+        probe(big, &exact_index(small))
+            .into_iter()
+            .map(|(b, s)| orient(s, b))
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Small side's invalid numbers: their neighbours, looked up by the big side's numbers.
     let mut neighbour_index: HashMap<[u8; 18], Vec<u32>> = HashMap::default();
     for i in 0..small.len() {
