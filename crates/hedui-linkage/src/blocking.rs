@@ -656,6 +656,37 @@ mod tests {
         assert_eq!(c3, blocking.candidates(&fewer, &right, false).0);
     }
 
+    /// A typo is found whichever side has it, whichever side is the larger, and when the
+    /// larger side has no invalid number at all.
+    #[test]
+    fn one_edit_pairs_whichever_side_has_the_typo() {
+        let mut s = Interner::new();
+        let valid = "421303198001010018";
+        // One digit substituted: the check character (4 would be right) fails.
+        let typo = "421303198001010118";
+        let three = |s: &mut Interner, id: &str| {
+            prepare(
+                &[
+                    rec("", "李四", "1990-01-01"),
+                    rec(id, "张三", "1980-01-01"),
+                    rec("", "王五", "1975-05-05"),
+                ],
+                s,
+                None,
+            )
+        };
+        let one = |s: &mut Interner, id: &str| prepare(&[rec(id, "张三", "1980-01-01")], s, None);
+        let (small_valid, big_typo) = (one(&mut s, valid), three(&mut s, typo));
+        let (small_typo, big_valid) = (one(&mut s, typo), three(&mut s, valid));
+        assert_eq!(big_typo.id_quality[1], IdQuality::Invalid);
+        assert!(!big_valid.id_quality.contains(&IdQuality::Invalid));
+        assert_eq!(one_edit_pairs(&small_valid, &big_typo, false), vec![(0, 1)]);
+        assert_eq!(one_edit_pairs(&big_typo, &small_valid, false), vec![(1, 0)]);
+        assert_eq!(one_edit_pairs(&small_typo, &big_valid, false), vec![(0, 1)]);
+        assert_eq!(one_edit_pairs(&big_valid, &small_typo, false), vec![(1, 0)]);
+        assert!(one_edit_pairs(&small_valid, &big_valid, false).is_empty());
+    }
+
     #[test]
     fn neighbours_cover_substitutions_and_transpositions() {
         let id = *b"421303198001010018";
