@@ -619,9 +619,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Runs `hedui link`.
 pub fn link(a: LinkArgs) -> Result<()> {
     let started = Instant::now();
-    if a.prepared_cache.is_none() {
-        crate::no_transparent_huge_pages();
-    }
+    crate::no_transparent_huge_pages();
     let opts = options(&a.common)?;
     let (mut strings, mut cache) = (Interner::new(), PrepareCache::default());
     let dedupe = same_file(&a.left, &a.right);

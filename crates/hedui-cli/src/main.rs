@@ -116,14 +116,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Turns transparent huge pages off for this process, for the commands that standardise
-/// whole raw files. That work allocates and frees buffers of a few megabytes chunk after chunk;
+/// Turns transparent huge pages off for this process (`hedui link` and `hedui dedupe`).
+/// Standardising raw files allocates and frees buffers of a few megabytes chunk after chunk;
 /// with huge pages a first touch zeroes 2 MiB at once, often memory only partly used, and on a
 /// VM whose hypervisor reclaims the memory a process frees, each such fault also waits for the
 /// host to back the page. On the 100k × 2M link from the raw files (median of 9 runs each):
 /// 1.3 s and 372 MiB peak without, 1.6 s and 416 MiB with, up to 0.8 s of it in the kernel.
-/// Reading a saved register back is the opposite case (a few large columns, each filled
-/// whole): 0.59 s with huge pages, 0.71 s without, so it keeps them.
+/// Reading a saved register back (a few large columns filled whole) was 0.12 s faster with
+/// them on a machine at rest, but in the bench, run after Splink had freed 2 GiB, it took
+/// 0.5–1.1 s with them (median 0.9 s) against a steady 0.7 s without.
 pub(crate) fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
