@@ -181,6 +181,12 @@ fn hash_str(s: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(s)
 }
 
+/// String `id` (not 0) of an interner's `text` and `ends`.
+fn held<'a>(text: &'a str, ends: &[usize], id: u32) -> &'a str {
+    let i = id as usize;
+    &text[ends[i - 1]..ends[i]]
+}
+
 impl Interner {
     /// A new interner holding only the "missing" entry.
     pub fn new() -> Interner {
@@ -203,22 +209,14 @@ impl Interner {
         let Interner {
             text, ends, table, ..
         } = self;
-        let at = |id: u32| {
-            let i = id as usize;
-            &text[ends[i - 1]..ends[i]]
-        };
         let hash = hash_str(s);
-        if let Some(&id) = table.find(hash, |&id| at(id) == s) {
+        if let Some(&id) = table.find(hash, |&id| held(text, ends, id) == s) {
             return id;
         }
         let id = ends.len() as u32;
         text.push_str(s);
         ends.push(text.len());
-        let (text, ends) = (&*text, &*ends);
-        table.insert_unique(hash, id, |&id| {
-            let i = id as usize;
-            hash_str(&text[ends[i - 1]..ends[i]])
-        });
+        table.insert_unique(hash, id, |&id| hash_str(held(text, ends, id)));
         id
     }
 
@@ -239,10 +237,7 @@ impl Interner {
         let Interner {
             text, ends, table, ..
         } = self;
-        table.reserve(strings, |&id| {
-            let i = id as usize;
-            hash_str(&text[ends[i - 1]..ends[i]])
-        });
+        table.reserve(strings, |&id| hash_str(held(text, ends, id)));
     }
 
     /// The string of an id.
@@ -291,10 +286,7 @@ impl Interner {
         } = self;
         table.clear();
         table.reserve(ends.len(), |_| 0);
-        let at = |id: u32| {
-            let i = id as usize;
-            &text[ends[i - 1]..ends[i]]
-        };
+        let at = |id: u32| held(text, ends, id);
         for i in 1..ends.len() as u32 {
             let s = at(i);
             let hash = hash_str(s);
