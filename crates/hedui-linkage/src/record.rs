@@ -150,12 +150,18 @@ impl RecordSource for Vec<InputRecord> {
 ///
 /// The strings lie end to end in one buffer and the hash table holds only their ids, so a
 /// register's million distinct names and addresses cost one copy of their text and a few bytes
-/// each, not two heap allocations apiece.
+/// each, not two heap allocations apiece. Strings are told apart by their 128-bit XXH3
+/// fingerprints (kept by id; see [`fingerprint`]): finding a string already held reads its
+/// fingerprint, not its text, and the fingerprint can be worked out on another thread
+/// ([`Interner::intern_fingerprinted`]), leaving the one that interns only the table to visit.
 #[derive(Clone)]
 pub struct Interner {
     text: String,
     /// End of each string in `text`; string 0 is the empty one.
     ends: Vec<usize>,
+    /// The fingerprint of each string (0 for string 0); empty after
+    /// [`Interner::from_parts`] until the table is built.
+    prints: Vec<u128>,
     table: hashbrown::HashTable<u32>,
     /// `table` holds every string (false after [`Interner::from_parts`] until first needed).
     indexed: bool,
@@ -176,9 +182,10 @@ impl Default for Interner {
     }
 }
 
-fn hash_str(s: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(s)
+/// A string's 128-bit XXH3 fingerprint, by which an [`Interner`] tells strings apart: two of a
+/// job's (at most a few million) distinct strings share one with probability below 10⁻²⁵.
+pub(crate) fn fingerprint(s: &str) -> u128 {
+    twox_hash::XxHash3_128::oneshot(s.as_bytes())
 }
 
 /// String `id` (not 0) of an interner's `text` and `ends`.
@@ -193,6 +200,7 @@ impl Interner {
         Interner {
             text: String::new(),
             ends: vec![0],
+            prints: vec![0],
             table: hashbrown::HashTable::new(),
             indexed: true,
         }
@@ -203,20 +211,33 @@ impl Interner {
         if s.is_empty() {
             return 0;
         }
+        self.intern_fingerprinted(s, fingerprint(s))
+    }
+
+    /// [`Interner::intern`] of a string whose [`fingerprint`] is `print`.
+    pub(crate) fn intern_fingerprinted(&mut self, s: &str, print: u128) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
         if !self.indexed {
             self.index();
         }
         let Interner {
-            text, ends, table, ..
+            text,
+            ends,
+            prints,
+            table,
+            ..
         } = self;
-        let hash = hash_str(s);
-        if let Some(&id) = table.find(hash, |&id| held(text, ends, id) == s) {
+        let hash = print as u64;
+        if let Some(&id) = table.find(hash, |&id| prints[id as usize] == print) {
             return id;
         }
         let id = ends.len() as u32;
         text.push_str(s);
         ends.push(text.len());
-        table.insert_unique(hash, id, |&id| hash_str(held(text, ends, id)));
+        prints.push(print);
+        table.insert_unique(hash, id, |&id| prints[id as usize] as u64);
         id
     }
 
@@ -224,9 +245,9 @@ impl Interner {
     /// synthetic 2M register: 0.42 distinct strings and 12 bytes of text per record, its
     /// households sharing addresses and its people common names). Interning a register's
     /// strings one after another is the sequential step of standardising it, and every time the
-    /// table outgrew itself it rehashed each string held so far, reading its text from wherever
-    /// it lay; sized once, it does not. A file of more distinct values grows as before; one of
-    /// fewer leaves untouched (so never paged-in) room.
+    /// table and the buffers outgrew themselves they were moved, every entry of the table put
+    /// in its place again; sized once, they are not. A file of more distinct values grows as
+    /// before; one of fewer leaves untouched (so never paged-in) room.
     pub fn reserve_for(&mut self, records: usize) {
         if !self.indexed {
             self.index();
@@ -234,10 +255,9 @@ impl Interner {
         let (strings, bytes) = (records / 2, records.saturating_mul(12));
         self.text.reserve(bytes);
         self.ends.reserve(strings);
-        let Interner {
-            text, ends, table, ..
-        } = self;
-        table.reserve(strings, |&id| hash_str(held(text, ends, id)));
+        self.prints.reserve(strings);
+        let Interner { prints, table, .. } = self;
+        table.reserve(strings, |&id| prints[id as usize] as u64);
     }
 
     /// The string of an id.
@@ -272,6 +292,7 @@ impl Interner {
         Some(Interner {
             text,
             ends,
+            prints: Vec::new(),
             table: hashbrown::HashTable::new(),
             indexed: false,
         })
@@ -282,16 +303,21 @@ impl Interner {
     fn index(&mut self) {
         self.indexed = true;
         let Interner {
-            text, ends, table, ..
+            text,
+            ends,
+            prints,
+            table,
+            ..
         } = self;
+        prints.clear();
+        prints.push(0);
+        prints.extend((1..ends.len() as u32).map(|id| fingerprint(held(text, ends, id))));
         table.clear();
         table.reserve(ends.len(), |_| 0);
-        let at = |id: u32| held(text, ends, id);
-        for i in 1..ends.len() as u32 {
-            let s = at(i);
-            let hash = hash_str(s);
-            if table.find(hash, |&id| at(id) == s).is_none() {
-                table.insert_unique(hash, i, |&id| hash_str(at(id)));
+        for (id, &print) in prints.iter().enumerate().skip(1) {
+            let hash = print as u64;
+            if table.find(hash, |&i| prints[i as usize] == print).is_none() {
+                table.insert_unique(hash, id as u32, |&i| prints[i as usize] as u64);
             }
         }
     }
@@ -790,18 +816,27 @@ struct Scanned {
 }
 
 impl<T> Seen<T> {
-    /// Each record's value id, numbering values not met before from `forms.len()` on.
+    /// Each record's value id, numbering values not met before from `forms.len()` on. A value
+    /// equal to the record before's takes its id without a look in the table: a register lists
+    /// a household's members one after another, and in the synthetic one two addresses in
+    /// three repeat the row before's.
     fn scan<S: RecordSource + ?Sized>(&mut self, records: &S, field: RecordField) -> Scanned {
         let next = self.forms.len();
         let mut first = Vec::new();
+        let mut before: Option<(&str, u32)> = None;
         let of_record = (0..records.len())
             .map(|i| {
                 let Some(v) = records.field(i, field) else {
                     return u32::MAX;
                 };
+                if let Some((b, id)) = before
+                    && b == v
+                {
+                    return id;
+                }
                 let f = twox_hash::XxHash3_128::oneshot(v.as_bytes());
                 let (lo, hi) = (f as u64, (f >> 64) as u32);
-                match self.ids.find(lo, |e| e.lo == lo && e.hi == hi) {
+                let id = match self.ids.find(lo, |e| e.lo == lo && e.hi == hi) {
                     Some(e) => e.id,
                     None => {
                         let id = (next + first.len()) as u32;
@@ -810,7 +845,9 @@ impl<T> Seen<T> {
                             .insert_unique(lo, Fingerprinted { lo, hi, id }, |e| e.lo);
                         id
                     }
-                }
+                };
+                before = Some((v, id));
+                id
             })
             .collect();
         Scanned { of_record, first }
@@ -847,28 +884,31 @@ pub fn prepare_cached<S: RecordSource + ?Sized>(
     prepare_with(records, interner, reference, cache, out);
 }
 
-/// Runs `make` over `items` in parallel and `take` over its results in order, a slice at a
-/// time, `take` of one slice running beside `make` of the next: the sequential step (interning)
-/// keeps one thread busy while the other standardises, and only two slices of intermediate
-/// strings are alive at once. The first slice has nothing to overlap with, so slices are
-/// small: a chunk of a register meets some 10,000–25,000 new names and addresses, and with
-/// slices of 8,192 a third of the standardising ran with the interning idle (the 100k × 2M
-/// link's standardisation took 0.50 s of its 0.95 s read; with slices of 1,024, 0.37 s of 0.80 s).
+/// Runs `make` over runs of `items` in parallel and `take` over its results in order, a slice
+/// at a time, `take` of one slice running beside `make` of the next: the sequential step
+/// (interning) keeps one thread busy while the other standardises, and only two slices of
+/// intermediate strings are alive at once. The first slice has nothing to overlap with, so
+/// slices are small: a chunk of a register meets some 10,000–25,000 new names and addresses,
+/// and with slices of 8,192 a third of the standardising ran with the interning idle (the
+/// 100k × 2M link's standardisation took 0.50 s of its 0.95 s read; with slices of 1,024,
+/// 0.37 s of 0.80 s).
 fn overlapped<I: Sync, M: Send>(
     items: &[I],
-    make: impl Fn(&I) -> M + Sync + Send,
+    make: impl Fn(&[I]) -> M + Sync + Send,
     mut take: impl FnMut(M) + Send,
 ) {
     const SLICE: usize = 1 << 10;
+    /// Items per call of `make`.
+    const RUN: usize = 64;
     let mut slices = items.chunks(SLICE);
     let Some(first) = slices.next() else {
         return;
     };
-    let mut made: Vec<M> = first.par_iter().map(&make).collect();
+    let mut made: Vec<M> = first.par_chunks(RUN).map(&make).collect();
     for next in slices {
         let (_, following) = rayon::join(
             || made.drain(..).for_each(&mut take),
-            || next.par_iter().map(&make).collect::<Vec<M>>(),
+            || next.par_chunks(RUN).map(&make).collect::<Vec<M>>(),
         );
         made = following;
     }
@@ -881,10 +921,114 @@ enum Raw<'a> {
     Address(&'a str),
 }
 
-/// Its standardised forms, before interning.
-enum Standardised {
-    Name(NameForms),
-    Address(hedui_identity::address::Address),
+/// The standardised forms of a run of distinct names and addresses, before interning: their
+/// strings end to end in one buffer, each with its [`fingerprint`], so that the thread that
+/// interns them hashes no string and frees only the run's few buffers (freeing a block
+/// another thread allocated is the allocator's slow path).
+#[derive(Default)]
+struct Forms {
+    text: String,
+    /// Per string: its end in `text` and its fingerprint (0 for an empty string).
+    strings: Vec<(usize, u128)>,
+    /// Per value, in order.
+    values: Vec<Form>,
+}
+
+/// One value of [`Forms`].
+enum Form {
+    /// A name. Its strings: the standardised form, the form as written if that differs
+    /// (`written`), the pinyin and the surname's pinyin.
+    Name { written: bool, wildcard: bool },
+    /// An address. Its strings: the village and the normalised text.
+    Address { township: u32 },
+}
+
+impl Forms {
+    /// The forms of `run`.
+    fn of(run: &[Raw<'_>]) -> Forms {
+        let mut f = Forms {
+            text: String::with_capacity(run.len() * 32),
+            strings: Vec::with_capacity(run.len() * 4),
+            values: Vec::with_capacity(run.len()),
+        };
+        for raw in run {
+            match raw {
+                Raw::Name(v) => {
+                    let (written, name, wildcard, pinyin, surname) = standardise_name(v);
+                    f.push(&name);
+                    if let Some(w) = &written {
+                        f.push(w);
+                    }
+                    f.push(&pinyin);
+                    f.push(&surname);
+                    f.values.push(Form::Name {
+                        written: written.is_some(),
+                        wildcard,
+                    });
+                }
+                Raw::Address(v) => {
+                    let a = parse_address(v);
+                    f.push(a.village.as_deref().unwrap_or(""));
+                    f.push(&a.normalized);
+                    f.values.push(Form::Address {
+                        township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
+                    });
+                }
+            }
+        }
+        f
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        let print = if s.is_empty() { 0 } else { fingerprint(s) };
+        self.strings.push((self.text.len(), print));
+    }
+
+    /// Interns the forms into `interner`, in order, appending each name's ids to `names` and
+    /// each address's to `addresses`.
+    fn intern(
+        self,
+        interner: &mut Interner,
+        names: &mut Vec<NameIds>,
+        addresses: &mut Vec<AddressIds>,
+    ) {
+        let Forms {
+            text,
+            strings,
+            values,
+        } = self;
+        let mut start = 0;
+        let mut strings = strings.into_iter();
+        let mut next = || {
+            let Some((end, print)) = strings.next() else {
+                return 0;
+            };
+            let s = text.get(start..end).unwrap_or("");
+            start = end;
+            interner.intern_fingerprinted(s, print)
+        };
+        for value in values {
+            match value {
+                Form::Name { written, wildcard } => {
+                    let name = next();
+                    let raw = if written { next() } else { name };
+                    names.push(NameIds {
+                        raw,
+                        name,
+                        wildcard,
+                        pinyin: next(),
+                        surname_pinyin: next(),
+                    });
+                }
+                Form::Address { township } => addresses.push(AddressIds {
+                    township,
+                    village: next(),
+                    text: next(),
+                }),
+            }
+        }
+    }
 }
 
 fn prepare_with<S: RecordSource + ?Sized>(
@@ -975,30 +1119,9 @@ fn prepare_with<S: RecordSource + ?Sized>(
                 .collect::<Vec<PerRecord>>()
         },
         || {
-            overlapped(
-                &raw,
-                |r| match r {
-                    Raw::Name(v) => Standardised::Name(standardise_name(v)),
-                    Raw::Address(v) => Standardised::Address(parse_address(v)),
-                },
-                |m| match m {
-                    Standardised::Name((raw, name, wildcard, pinyin, surname)) => {
-                        let name = interner.intern(&name);
-                        name_forms.push(NameIds {
-                            raw: raw.map_or(name, |r| interner.intern(&r)),
-                            name,
-                            wildcard,
-                            pinyin: interner.intern(&pinyin),
-                            surname_pinyin: interner.intern(&surname),
-                        });
-                    }
-                    Standardised::Address(a) => address_forms.push(AddressIds {
-                        township: a.township.and_then(|t| t.code.parse().ok()).unwrap_or(0),
-                        village: interner.intern(a.village.as_deref().unwrap_or("")),
-                        text: interner.intern(&a.normalized),
-                    }),
-                },
-            );
+            overlapped(&raw, Forms::of, |f| {
+                f.intern(interner, name_forms, address_forms);
+            });
         },
     );
     let (names, addresses) = (&*names, &*addresses);
