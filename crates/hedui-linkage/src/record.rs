@@ -1300,6 +1300,45 @@ mod tests {
 
     /// A subset keeps the chosen rows' fields, its strings re-interned into its own interner.
     #[test]
+    fn values_repeating_the_row_before_keep_one_id() {
+        // Households listed together: an address repeats the row before's, then recurs later.
+        let addresses = [
+            "东城街道1号",
+            "东城街道1号",
+            "西城街道2号",
+            "东城街道1号",
+            "西城街道2号",
+        ];
+        let recs: Vec<InputRecord> = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| InputRecord {
+                record_id: format!("R{i}"),
+                name: Some(["张伟", "张伟", "王芳", "张伟", "李娜"][i].into()),
+                former_name: None,
+                id_number: None,
+                birth_date: None,
+                gender: None,
+                address: Some(format!("湖北省随州市曾都区{a}")),
+                phone: None,
+            })
+            .collect();
+        let mut strings = Interner::new();
+        let p = prepare(&recs, &mut strings, None);
+        for i in 0..recs.len() {
+            for j in 0..recs.len() {
+                assert_eq!(
+                    p.address[i] == p.address[j],
+                    addresses[i] == addresses[j],
+                    "rows {i} and {j}"
+                );
+                assert_eq!(p.name[i] == p.name[j], recs[i].name == recs[j].name);
+            }
+        }
+        assert!(strings.get(p.address[2]).contains("西城街道"));
+    }
+
+    #[test]
     fn subset_keeps_rows_and_their_strings() {
         let recs: Vec<InputRecord> = (0..6)
             .map(|i| InputRecord {
