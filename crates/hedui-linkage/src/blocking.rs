@@ -321,9 +321,11 @@ impl Blocking {
             blocking: self.clone(),
             dedupe,
             sizes: (left.len(), right.len()),
+            // The rules side by side: each has sequential steps (building its key index,
+            // sorting its pairs) that leave a core to the others.
             per_rule: self
                 .rules
-                .iter()
+                .par_iter()
                 .map(|&rule| {
                     let (pairs, report) = self.rule_pairs(rule, left, right, dedupe);
                     (rule, pairs, report)
