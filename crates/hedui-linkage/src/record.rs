@@ -834,7 +834,7 @@ impl<T> Seen<T> {
                 {
                     return id;
                 }
-                let f = twox_hash::XxHash3_128::oneshot(v.as_bytes());
+                let f = fingerprint(v);
                 let (lo, hi) = (f as u64, (f >> 64) as u32);
                 let id = match self.ids.find(lo, |e| e.lo == lo && e.hi == hi) {
                     Some(e) => e.id,
@@ -925,7 +925,6 @@ enum Raw<'a> {
 /// strings end to end in one buffer, each with its [`fingerprint`], so that the thread that
 /// interns them hashes no string and frees only the run's few buffers (freeing a block
 /// another thread allocated is the allocator's slow path).
-#[derive(Default)]
 struct Forms {
     text: String,
     /// Per string: its end in `text` and its fingerprint (0 for an empty string).
