@@ -445,20 +445,31 @@ fn pair_columns() -> Vec<(String, ColumnType)> {
 }
 
 fn write_pairs(path: &Path, out: &JobOutput) -> Result<u64> {
+    use rayon::prelude::*;
     let cols = pair_columns();
     let spec: Vec<(&str, ColumnType)> = cols.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     let mut w = TableWriter::create(path, &spec).map_err(|e| InputProblem(e.to_string()))?;
     let right = out.right_records();
-    let (mut left_id, mut right_id) = (String::new(), String::new());
-    for p in out.links() {
-        out.left.record_id.get_into(p.l as usize, &mut left_id);
-        right.record_id.get_into(p.r as usize, &mut right_id);
-        let mut row = vec![
-            Value::Text(&left_id),
-            Value::Text(&right_id),
+    let links: Vec<_> = out.links().collect();
+    // The ids rebuilt side by side: a front-coded id takes up to a block of entries to rebuild.
+    let ids: Vec<(String, String)> = links
+        .par_iter()
+        .map(|p| {
+            (
+                out.left.record_id.get(p.l as usize),
+                right.record_id.get(p.r as usize),
+            )
+        })
+        .collect();
+    let mut row = Vec::with_capacity(spec.len());
+    for (p, (left_id, right_id)) in links.iter().zip(&ids) {
+        row.clear();
+        row.extend([
+            Value::Text(left_id),
+            Value::Text(right_id),
             Value::Float64(p.match_probability),
             Value::Float64(p.match_weight),
-        ];
+        ]);
         row.extend(p.gammas.iter().map(|g| Value::Int64(i64::from(*g))));
         w.write_row(&row)?;
     }

@@ -264,6 +264,13 @@ impl RulePairs {
 struct KeyIndex {
     entries: Vec<(u64, u32)>,
     runs: HashMap<u64, (u32, u32)>,
+    /// One bit per value of `key >> shift`, set for the keys held, sixteen bits per key: the
+    /// other side's keys, nearly all in no block, are turned away by a look at these few
+    /// hundred kilobytes (which the processor's cache holds) rather than in the map of
+    /// megabytes (which it does not). A 2M-record register met each of four rules' indexes of
+    /// 100,000 records with a cache miss per record.
+    present: Vec<u64>,
+    shift: u32,
 }
 
 impl KeyIndex {
@@ -284,7 +291,25 @@ impl KeyIndex {
             runs.insert(key, (start as u32, (end - start) as u32));
             start = end;
         }
-        KeyIndex { entries, runs }
+        let bits = (runs.len() * 16).next_power_of_two().max(64);
+        let shift = 64 - bits.trailing_zeros();
+        let mut present = vec![0u64; bits / 64];
+        for key in runs.keys() {
+            let b = key >> shift;
+            present[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+        KeyIndex {
+            entries,
+            runs,
+            present,
+            shift,
+        }
+    }
+
+    /// Whether `key` is held.
+    fn holds(&self, key: u64) -> bool {
+        let b = key >> self.shift;
+        self.present[(b >> 6) as usize] >> (b & 63) & 1 == 1 && self.runs.contains_key(&key)
     }
 
     fn get(&self, key: u64) -> &[(u64, u32)] {
@@ -404,7 +429,7 @@ impl Blocking {
             .into_par_iter()
             .filter_map(|j| {
                 let k = rule.key(big, j)?;
-                index.runs.contains_key(&k).then_some((k, j as u32))
+                index.holds(k).then_some((k, j as u32))
             })
             .collect();
         let mut big_count: HashMap<u64, u64> = HashMap::default();
