@@ -677,7 +677,9 @@ pub fn link(a: LinkArgs) -> Result<()> {
         started,
         &clock,
         serde_json::json!({"links_file": a.out, "rows": written, "rows_not_read_left": bad_l, "deduplicated": dedupe}),
-    )
+    )?;
+    leave(out);
+    Ok(())
 }
 
 /// Runs `hedui dedupe`.
@@ -740,5 +742,15 @@ pub fn dedupe(a: DedupeArgs) -> Result<()> {
         started,
         &clock,
         serde_json::json!({"clusters_file": a.out, "clusters": n_clusters, "rows_not_read": bad}),
-    )
+    )?;
+    leave(out);
+    Ok(())
+}
+
+/// Leaves a finished job's records, strings and pairs (hundreds of MiB for a register) for the
+/// process's exit to release, as a whole, rather than freeing them block by block just before
+/// it: the allocator, at exit, hands freed memory back to the system a range at a time, which
+/// took 25 ms at the end of the 100k × 2M link (5 ms with the job left alone).
+fn leave(out: JobOutput) {
+    std::mem::forget(out);
 }

@@ -237,6 +237,35 @@ pub fn parse_date(raw: &str, ctx: &DateContext) -> DateValue {
     out
 }
 
+/// [`parse_date`]'s date of text written exactly `YYYY-MM-DD`, the form nearly every extract
+/// uses, read without [`parse_date`]'s allocations and format detection (millions of records
+/// are read per job): `Some(date)`, `Some(None)` where that text holds no date (an impossible
+/// day, a placeholder such as `1900-01-01`), or `None` for text in any other form, or with a
+/// zero month or day or a year 0000 or 9999, which [`parse_date`] must read. The context makes
+/// no difference to the date of this form.
+pub fn parse_iso_day(raw: &str) -> Option<Option<NaiveDate>> {
+    let b: &[u8; 10] = raw.as_bytes().try_into().ok()?;
+    if b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let mut not_digit = false;
+    let mut number = |r: std::ops::Range<usize>| {
+        b[r].iter().fold(0u32, |n, &c| {
+            let d = c.wrapping_sub(b'0');
+            not_digit |= d > 9;
+            n * 10 + u32::from(d)
+        })
+    };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    if not_digit || year == 0 || year == 9999 || month == 0 || day == 0 {
+        return None;
+    }
+    Some(
+        NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
+            .filter(|&d| !is_placeholder_date(d)),
+    )
+}
+
 /// Validates the parts and fills in the result.
 fn finish(parts: Parts, ctx: &DateContext, out: &mut DateValue) {
     out.format = Some(parts.format);
@@ -868,6 +897,28 @@ mod tests {
         fn never_panics_on_date_like_text(s in "[0-9０-９年月日号〇零一二三四五六七八九十元:/.\\- T]{0,24}") {
             let v = parse_date(&s, &excel_ctx());
             prop_assert_eq!(&v.original, &s);
+        }
+
+        /// The `YYYY-MM-DD` fast path gives [`parse_date`]'s date wherever it answers, and
+        /// answers for every such text but those with a zero month or day or year 0000 or 9999.
+        #[test]
+        fn iso_day_agrees_with_the_parser(
+            s in "[0-9]{4}-[0-9]{2}-[0-9]{2}|(1899|1900|0000|9999|0001)-(0[0-2]|12)-(0[0-1]|3[01])|[0-9/:]{4}[-/][0-9/:]{2}-[0-9]{2}",
+            reference in prop::option::of(Just(ymd(2021, 6, 30))),
+        ) {
+            let ctx = DateContext { reference, allow_excel_serial: true };
+            match parse_iso_day(&s) {
+                Some(date) => prop_assert_eq!(date, parse_date(&s, &ctx).date),
+                None => {
+                    let b = s.as_bytes();
+                    let iso = b.len() == 10
+                        && b[4] == b'-'
+                        && b[7] == b'-'
+                        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+                    let unread = ["0000", "9999"].contains(&&s[..4]) || &s[5..7] == "00" || &s[8..10] == "00";
+                    prop_assert!(!iso || unread, "an ISO date left to the parser: {}", s);
+                }
+            }
         }
 
         #[test]

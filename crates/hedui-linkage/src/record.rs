@@ -4,7 +4,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use hedui_identity::address::parse_address;
-use hedui_identity::date::{DateContext, parse_date};
+use hedui_identity::date::{DateContext, parse_date, parse_iso_day};
 use hedui_identity::id::{
     Gender, IdContext, IdIssue, IdLevel, parse_gender, parse_id_with, parse_plain_id18,
 };
@@ -856,7 +856,15 @@ impl PrintTable {
             return;
         }
         let size = wanted.next_power_of_two().max(1 << 10);
-        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        // Zeroed by writing, not by the allocator: the values moved in below probe their
+        // slots (a read) before filling them (a write), and a page of fresh zeroed memory
+        // first read is mapped to the shared zero page, so that the write after it faults a
+        // second time and flushes every thread's TLB. On the 100k × 2M link the names' and
+        // addresses' tables growing spent 0.05 s of processor time in such faults. (`black_box` keeps the
+        // compiler from turning the writes back into a zeroed allocation.)
+        let mut slots = Vec::with_capacity(size);
+        slots.resize(size, std::hint::black_box(0));
+        let old = std::mem::replace(&mut self.slots, slots);
         for slot in old.into_iter().filter(|&s| s != 0) {
             self.place(slot);
         }
@@ -896,6 +904,9 @@ struct Seen<T> {
     forms: Vec<T>,
 }
 
+/// The id [`Seen::scan_unless`] gives a record whose value was read without the table.
+const READ_ELSEWHERE: u32 = u32::MAX - 1;
+
 /// Which value each record of a chunk has, and where the chunk's new values first occur.
 struct Scanned {
     /// Per record: the value's id, or `u32::MAX` when the field is missing.
@@ -911,29 +922,63 @@ impl<T> Seen<T> {
     /// three repeat the row before's. Records go a run at a time: their values fingerprinted,
     /// the run's table slots touched together, then looked up in order.
     fn scan<S: RecordSource + ?Sized>(&mut self, records: &S, field: RecordField) -> Scanned {
+        self.scan_unless(records, field, |_, _| false)
+    }
+
+    /// [`Seen::scan`], but a record whose value `read(record, value)` reads itself (returning
+    /// true) is neither looked up nor numbered: its id is [`READ_ELSEWHERE`].
+    fn scan_unless<S: RecordSource + ?Sized>(
+        &mut self,
+        records: &S,
+        field: RecordField,
+        mut read: impl FnMut(usize, &str) -> bool,
+    ) -> Scanned {
         /// Records whose table slots are read together.
         const RUN: usize = 16;
+        /// What a record of a run needs.
+        #[derive(Clone, Copy)]
+        enum Look {
+            /// Nothing: the value is missing or read elsewhere (the id given).
+            Id(u32),
+            /// The id of the row before (the same value).
+            Repeat,
+            /// A look in the table for this fingerprint.
+            Print(u128),
+        }
         let n = records.len();
         let next = self.forms.len();
         let mut first = Vec::new();
         let mut of_record = Vec::with_capacity(n);
         let mut before: Option<&str> = None;
-        // Per record of a run: its value, and its fingerprint unless it repeats the row before.
-        let mut run: Vec<(Option<&str>, Option<u128>)> = Vec::with_capacity(RUN);
+        let mut run: Vec<Look> = Vec::with_capacity(RUN);
         for start in (0..n).step_by(RUN) {
             run.clear();
             run.extend((start..n.min(start + RUN)).map(|i| {
-                let v = records.field(i, field);
-                let repeat = v.is_some() && v == before;
-                before = v;
-                (v, v.filter(|_| !repeat).map(fingerprint))
+                let Some(v) = records.field(i, field) else {
+                    before = None;
+                    return Look::Id(u32::MAX);
+                };
+                if read(i, v) {
+                    before = None;
+                    return Look::Id(READ_ELSEWHERE);
+                }
+                let repeat = before == Some(v);
+                before = Some(v);
+                if repeat {
+                    Look::Repeat
+                } else {
+                    Look::Print(fingerprint(v))
+                }
             }));
-            self.ids.touch(run.iter().filter_map(|(_, p)| *p));
-            for (k, &(v, print)) in run.iter().enumerate() {
-                let id = match (v, print) {
-                    (None, _) => u32::MAX,
-                    (Some(_), None) => of_record.last().copied().unwrap_or(u32::MAX),
-                    (Some(_), Some(print)) => match self.ids.find(print) {
+            self.ids.touch(run.iter().filter_map(|l| match l {
+                Look::Print(p) => Some(*p),
+                _ => None,
+            }));
+            for (k, &look) in run.iter().enumerate() {
+                let id = match look {
+                    Look::Id(id) => id,
+                    Look::Repeat => of_record.last().copied().unwrap_or(u32::MAX),
+                    Look::Print(print) => match self.ids.find(print) {
                         Some(id) => id,
                         None => {
                             let id = (next + first.len()) as u32;
@@ -1166,10 +1211,19 @@ fn prepare_with<S: RecordSource + ?Sized>(
                         former_name.push(interner.intern(&former));
                     }
                 },
-                || dates.scan(records, RecordField::BirthDate),
+                || {
+                    // Dates written `YYYY-MM-DD` are read on the spot (quicker than a look in
+                    // the table); the others are looked up, and parsed once each.
+                    let mut iso = vec![None; n];
+                    let scanned = dates.scan_unless(records, RecordField::BirthDate, |i, v| {
+                        parse_iso_day(v).map(|d| iso[i] = d).is_some()
+                    });
+                    (iso, scanned)
+                },
             )
         },
     );
+    let (iso_dates, date_scan) = date_scan;
 
     // A value first met in this chunk, as a record in it has it.
     let value = |field: RecordField, i: &u32| records.field(*i as usize, field).unwrap_or("");
@@ -1208,7 +1262,11 @@ fn prepare_with<S: RecordSource + ?Sized>(
                             gender: records.field(i, RecordField::Gender),
                             phone: records.field(i, RecordField::Phone),
                         },
-                        dates.form(date_of[i]).copied().flatten(),
+                        if date_of[i] == READ_ELSEWHERE {
+                            iso_dates[i]
+                        } else {
+                            dates.form(date_of[i]).copied().flatten()
+                        },
                         &ctx,
                     )
                 })
