@@ -1000,6 +1000,22 @@ impl<T> Seen<T> {
     }
 }
 
+/// Hands `take` the form of each id of `of` (the default for a missing value), in order. The
+/// forms of a register's names and addresses are megabytes, looked up in no order: they are
+/// read a run at a time into a small buffer, the reads of a run independent of one another so
+/// that their cache misses overlap, and only then handed on (on the 100k × 2M link, filling
+/// the name and address columns this way took 0.05 s of processor time instead of 0.10 s).
+fn gathered<T: Copy + Default>(seen: &Seen<T>, of: &[u32], mut take: impl FnMut(T)) {
+    const RUN: usize = 32;
+    let mut buf = [T::default(); RUN];
+    for run in of.chunks(RUN) {
+        for (b, &id) in buf.iter_mut().zip(run) {
+            *b = seen.form(id).copied().unwrap_or_default();
+        }
+        buf.iter().take(run.len()).copied().for_each(&mut take);
+    }
+}
+
 /// Names, addresses and birth dates already standardised by [`prepare_cached`], for a file
 /// prepared in chunks or for two files prepared one after the other: a value met again is
 /// looked up rather than standardised again. (A register sorted by person rather than by
@@ -1322,22 +1338,20 @@ fn prepare_with<S: RecordSource + ?Sized>(
         || {
             rayon::join(
                 || {
-                    for &of in &name_scan.of_record {
-                        let nm = names.form(of).copied().unwrap_or_default();
+                    gathered(names, &name_scan.of_record, |nm| {
                         name_raw.push(nm.raw);
                         name.push(nm.name);
                         name_wildcard.push(nm.wildcard);
                         pinyin.push(nm.pinyin);
                         surname_pinyin.push(nm.surname_pinyin);
-                    }
+                    });
                 },
                 || {
-                    for &of in &address_scan.of_record {
-                        let ad = addresses.form(of).copied().unwrap_or_default();
+                    gathered(addresses, &address_scan.of_record, |ad| {
                         township.push(ad.township);
                         village.push(ad.village);
                         address.push(ad.text);
-                    }
+                    });
                 },
             )
         },
