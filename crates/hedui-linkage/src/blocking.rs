@@ -141,10 +141,9 @@ fn one_edit(left: &Records, l: usize, right: &Records, r: usize) -> bool {
     }
 }
 
-/// All one-edit neighbours of an ID number: every single-character substitution (digits, and
-/// `X` in the last place) and every adjacent transposition.
-fn neighbours(id: &[u8; 18]) -> Vec<[u8; 18]> {
-    let mut out = Vec::with_capacity(18 * 10 + 17);
+/// Calls `f` with every one-edit neighbour of an ID number: every single-character
+/// substitution (digits, and `X` in the last place) and every adjacent transposition.
+fn each_neighbour(id: &[u8; 18], mut f: impl FnMut([u8; 18])) {
     for i in 0..18 {
         let alphabet: &[u8] = if i == 17 {
             b"0123456789X"
@@ -155,7 +154,7 @@ fn neighbours(id: &[u8; 18]) -> Vec<[u8; 18]> {
             if c != id[i] {
                 let mut n = *id;
                 n[i] = c;
-                out.push(n);
+                f(n);
             }
         }
     }
@@ -163,10 +162,49 @@ fn neighbours(id: &[u8; 18]) -> Vec<[u8; 18]> {
         if id[i] != id[i + 1] {
             let mut n = *id;
             n.swap(i, i + 1);
-            out.push(n);
+            f(n);
         }
     }
-    out
+}
+
+/// A hash of an ID number whose high bits (which [`KeyFilter`] reads) depend on every digit.
+fn id_hash(id: &[u8; 18]) -> u64 {
+    let word = |r: std::ops::Range<usize>| {
+        id[r]
+            .iter()
+            .fold(0u64, |w, &b| w << 8 | u64::from(b))
+    };
+    let h = (word(0..8) ^ word(8..16).rotate_left(29) ^ word(16..18) << 40)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h ^ h >> 32).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+}
+
+/// One bit per value of `key >> shift`, set for the keys a set holds, sixteen bits per key: a
+/// key, if (as nearly all the other side's are) it is not held, is turned away by a look at
+/// these few hundred kilobytes (which the processor's cache holds) rather than in the set's
+/// hash map of megabytes (which it does not). Keys must be hashes, their high bits spread.
+struct KeyFilter {
+    present: Vec<u64>,
+    shift: u32,
+}
+
+impl KeyFilter {
+    fn new(keys: impl ExactSizeIterator<Item = u64>) -> KeyFilter {
+        let bits = (keys.len() * 16).next_power_of_two().max(64);
+        let shift = 64 - bits.trailing_zeros();
+        let mut present = vec![0u64; bits / 64];
+        for key in keys {
+            let b = key >> shift;
+            present[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+        KeyFilter { present, shift }
+    }
+
+    /// False if `key` is not held; true if it may be.
+    fn may_hold(&self, key: u64) -> bool {
+        let b = key >> self.shift;
+        self.present[(b >> 6) as usize] >> (b & 63) & 1 == 1
+    }
 }
 
 /// A candidate pair: left index, right index, and the index of the rule that proposed it.
@@ -264,13 +302,9 @@ impl RulePairs {
 struct KeyIndex {
     entries: Vec<(u64, u32)>,
     runs: HashMap<u64, (u32, u32)>,
-    /// One bit per value of `key >> shift`, set for the keys held, sixteen bits per key: the
-    /// other side's keys, nearly all in no block, are turned away by a look at these few
-    /// hundred kilobytes (which the processor's cache holds) rather than in the map of
-    /// megabytes (which it does not). A 2M-record register met each of four rules' indexes of
-    /// 100,000 records with a cache miss per record.
-    present: Vec<u64>,
-    shift: u32,
+    /// The keys held: a 2M-record register met each of four rules' indexes of 100,000 records
+    /// with a cache miss per record before.
+    filter: KeyFilter,
 }
 
 impl KeyIndex {
@@ -291,25 +325,17 @@ impl KeyIndex {
             runs.insert(key, (start as u32, (end - start) as u32));
             start = end;
         }
-        let bits = (runs.len() * 16).next_power_of_two().max(64);
-        let shift = 64 - bits.trailing_zeros();
-        let mut present = vec![0u64; bits / 64];
-        for key in runs.keys() {
-            let b = key >> shift;
-            present[(b >> 6) as usize] |= 1 << (b & 63);
-        }
+        let filter = KeyFilter::new(runs.keys().copied());
         KeyIndex {
             entries,
             runs,
-            present,
-            shift,
+            filter,
         }
     }
 
     /// Whether `key` is held.
     fn holds(&self, key: u64) -> bool {
-        let b = key >> self.shift;
-        self.present[(b >> 6) as usize] >> (b & 63) & 1 == 1 && self.runs.contains_key(&key)
+        self.filter.may_hold(key) && self.runs.contains_key(&key)
     }
 
     fn get(&self, key: u64) -> &[(u64, u32)] {
@@ -546,18 +572,22 @@ fn one_edit_pairs(left: &Records, right: &Records, dedupe: bool) -> Vec<(u32, u3
         }
         m
     };
-    // From each invalid number of `from`, its neighbours found in `into`.
+    // From each invalid number of `from`, its neighbours found in `into` (some 190 a number,
+    // nearly all of them turned away by the filter).
     let probe = |from: &Records, into: &HashMap<[u8; 18], Vec<u32>>| -> Vec<(u32, u32)> {
+        let filter = KeyFilter::new(into.keys().map(id_hash));
         (0..from.len())
             .into_par_iter()
             .filter(|&i| from.id_quality[i] == IdQuality::Invalid)
             .flat_map_iter(|i| {
                 let mut found = Vec::new();
-                for n in neighbours(&from.id18[i]) {
-                    if let Some(js) = into.get(&n) {
+                each_neighbour(&from.id18[i], |n| {
+                    if filter.may_hold(id_hash(&n))
+                        && let Some(js) = into.get(&n)
+                    {
                         found.extend(js.iter().map(|&j| (i as u32, j)));
                     }
-                }
+                });
                 found
             })
             .collect()
@@ -591,16 +621,20 @@ fn one_edit_pairs(left: &Records, right: &Records, dedupe: bool) -> Vec<(u32, u3
     let mut neighbour_index: HashMap<[u8; 18], Vec<u32>> = HashMap::default();
     for i in 0..small.len() {
         if small.id_quality[i] == IdQuality::Invalid {
-            for n in neighbours(&small.id18[i]) {
+            each_neighbour(&small.id18[i], |n| {
                 neighbour_index.entry(n).or_default().push(i as u32);
-            }
+            });
         }
     }
     if !neighbour_index.is_empty() {
+        let filter = KeyFilter::new(neighbour_index.keys().map(id_hash));
         out.extend(
             (0..big.len())
                 .into_par_iter()
-                .filter(|&j| big.id_quality[j] != IdQuality::Missing)
+                .filter(|&j| {
+                    big.id_quality[j] != IdQuality::Missing
+                        && filter.may_hold(id_hash(&big.id18[j]))
+                })
                 .flat_map_iter(|j| {
                     neighbour_index
                         .get(&big.id18[j])
@@ -717,7 +751,8 @@ mod tests {
     #[test]
     fn neighbours_cover_substitutions_and_transpositions() {
         let id = *b"421303198001010018";
-        let n = neighbours(&id);
+        let mut n = Vec::new();
+        each_neighbour(&id, |x| n.push(x));
         assert!(n.contains(b"421303198001010019"));
         assert!(n.contains(b"421303189001010018"));
         assert!(!n.contains(&id));
