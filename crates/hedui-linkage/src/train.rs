@@ -16,7 +16,7 @@ use crate::comparison::{ComparisonKind, Gammas, compare};
 use crate::model::{
     ComparisonParams, EmSession, LevelParams, MIN_PROBABILITY, Model, TrainingInfo,
 };
-use crate::record::{Interner, Records};
+use crate::record::{Interner, Records, SampleStrings};
 
 /// Level counts per comparison: `counts[c][level]` (nulls not counted).
 pub type LevelCounts = Vec<Vec<u64>>;
@@ -85,14 +85,14 @@ pub fn estimate_u_using_random_sampling(
     }
     let pool_size = usize::try_from((n / PAIRS_PER_POOLED_RECORD).max(1_000)).unwrap_or(usize::MAX);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_u64);
-    let mut pool = |records: &Records, into: &mut Interner| {
+    let mut pool = |records: &Records, into: &mut SampleStrings<'_>| {
         let mut rows =
             rand::seq::index::sample(&mut rng, records.len(), pool_size.min(records.len()))
                 .into_vec();
         rows.sort_unstable();
-        records.subset(&rows, strings, into)
+        records.subset(&rows, into)
     };
-    let mut pooled_strings = Interner::new();
+    let mut pooled_strings = SampleStrings::new(strings);
     let left_pool = pool(left, &mut pooled_strings);
     let right_pool = if dedupe {
         None
@@ -100,6 +100,7 @@ pub fn estimate_u_using_random_sampling(
         Some(pool(right, &mut pooled_strings))
     };
     let (left, right) = (&left_pool, right_pool.as_ref().unwrap_or(&left_pool));
+    let pooled_strings = pooled_strings.finish();
     let strings = &pooled_strings;
     // Fixed-size chunks with their own streams: the same sample at any thread count.
     const CHUNK: u64 = 65_536;
