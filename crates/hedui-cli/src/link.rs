@@ -138,6 +138,42 @@ impl hedui_linkage::record::RecordSource for ChunkRecords<'_> {
         }
     }
 
+    fn each_field<'a>(
+        &'a self,
+        f: RecordField,
+        rows: std::ops::Range<usize>,
+        mut each: impl FnMut(usize, Option<&'a str>),
+    ) {
+        let k = match f {
+            RecordField::RecordId if self.columns[0].is_none() => {
+                for i in rows {
+                    each(i, self.row_ids.get(i).map(String::as_str));
+                }
+                return;
+            }
+            RecordField::RecordId => 0,
+            RecordField::Name => 1,
+            RecordField::FormerName => 2,
+            RecordField::IdNumber => 3,
+            RecordField::BirthDate => 4,
+            RecordField::Gender => 5,
+            RecordField::Address => 6,
+            RecordField::Phone => 7,
+        };
+        match self.columns[k].and_then(|c| self.table.columns.get(c)) {
+            Some(column) => {
+                let (mut i, end) = (rows.start, rows.end);
+                column.for_each_in(rows, |v| {
+                    each(i, v);
+                    i += 1;
+                });
+                // Rows past the column's end (none in a well-formed table) have no value.
+                (i..end).for_each(|i| each(i, None));
+            }
+            None => rows.for_each(|i| each(i, None)),
+        }
+    }
+
     fn get(&self, i: usize) -> RecordRef<'_> {
         let v = |k: usize| self.cell(i, k);
         RecordRef {

@@ -99,6 +99,19 @@ pub trait RecordSource: Sync {
             RecordField::Phone => r.phone,
         }
     }
+    /// Field `f` of records `rows`, in order, handed to `each` with the record's index: what
+    /// [`RecordSource::field`] gives record by record, which a source holding its fields
+    /// column by column gives faster by walking the column.
+    fn each_field<'a>(
+        &'a self,
+        f: RecordField,
+        rows: std::ops::Range<usize>,
+        mut each: impl FnMut(usize, Option<&'a str>),
+    ) {
+        for i in rows {
+            each(i, self.field(i, f));
+        }
+    }
     /// True if there are none.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -1002,23 +1015,27 @@ impl<T> Seen<T> {
         let mut run: Vec<Look> = Vec::with_capacity(RUN);
         for start in (0..n).step_by(RUN) {
             run.clear();
-            run.extend((start..n.min(start + RUN)).map(|i| {
-                let Some(v) = records.field(i, field) else {
-                    before = None;
-                    return Look::Id(u32::MAX);
-                };
-                if read(i, v) {
-                    before = None;
-                    return Look::Id(READ_ELSEWHERE);
-                }
-                let repeat = before == Some(v);
-                before = Some(v);
-                if repeat {
-                    Look::Repeat
-                } else {
-                    Look::Print(fingerprint(v))
-                }
-            }));
+            records.each_field(field, start..n.min(start + RUN), |i, v| {
+                run.push(match v {
+                    None => {
+                        before = None;
+                        Look::Id(u32::MAX)
+                    }
+                    Some(v) if read(i, v) => {
+                        before = None;
+                        Look::Id(READ_ELSEWHERE)
+                    }
+                    Some(v) => {
+                        let repeat = before == Some(v);
+                        before = Some(v);
+                        if repeat {
+                            Look::Repeat
+                        } else {
+                            Look::Print(fingerprint(v))
+                        }
+                    }
+                });
+            });
             self.ids.touch(run.iter().filter_map(|l| match l {
                 Look::Print(p) => Some(*p),
                 _ => None,
@@ -1268,13 +1285,10 @@ fn prepare_with<S: RecordSource + ?Sized>(
             rayon::join(
                 || {
                     record_id.extend(n, |i| records.field(i, RecordField::RecordId).unwrap_or(""));
-                    for i in 0..n {
-                        let former = records
-                            .field(i, RecordField::FormerName)
-                            .map(|f| standardize_name(f).standardized)
-                            .unwrap_or_default();
-                        former_name.push(interner.intern(&former));
-                    }
+                    records.each_field(RecordField::FormerName, 0..n, |_, f| {
+                        let former = f.map(|f| standardize_name(f).standardized);
+                        former_name.push(former.map_or(0, |f| interner.intern(&f)));
+                    });
                 },
                 || {
                     // Dates written `YYYY-MM-DD` are read on the spot (quicker than a look in
