@@ -457,24 +457,25 @@ impl RecordIds {
         self.len += 1;
     }
 
-    /// Appends `n` ids, the `i`th being `id(i)`, as `n` calls of [`RecordIds::push`] would.
-    /// A block's first id is stored whole, so whole blocks are coded side by side and their
-    /// bytes put one after the other.
-    pub fn extend<'a>(&mut self, n: usize, id: impl Fn(usize) -> &'a str + Sync) {
+    /// Appends `n` ids as `n` calls of [`RecordIds::push`] would: `ids(range, f)` calls `f`
+    /// with the ids of `range` (within `0..n`) in order. A block's first id is stored whole,
+    /// so whole blocks are coded side by side and their bytes put one after the other.
+    pub fn extend<'a>(
+        &mut self,
+        n: usize,
+        ids: impl Fn(std::ops::Range<usize>, &mut dyn FnMut(&'a str)) + Sync,
+    ) {
         /// Ids coded by one task.
         const RUN: usize = RecordIds::BLOCK * 256;
-        let mut i = 0;
-        while i < n && !self.len.is_multiple_of(Self::BLOCK) {
-            self.push(id(i));
-            i += 1;
-        }
+        let i = n.min((Self::BLOCK - self.len % Self::BLOCK) % Self::BLOCK);
+        ids(0..i, &mut |id| self.push(id));
         let runs: Vec<RecordIds> = (0..(n - i).div_ceil(RUN))
             .into_par_iter()
             .map(|r| {
                 let mut part = RecordIds::default();
-                for j in i + r * RUN..(i + (r + 1) * RUN).min(n) {
-                    part.push(id(j));
-                }
+                ids(i + r * RUN..(i + (r + 1) * RUN).min(n), &mut |id| {
+                    part.push(id);
+                });
                 part
             })
             .collect();
@@ -1284,7 +1285,9 @@ fn prepare_with<S: RecordSource + ?Sized>(
         || {
             rayon::join(
                 || {
-                    record_id.extend(n, |i| records.field(i, RecordField::RecordId).unwrap_or(""));
+                    record_id.extend(n, |rows, push| {
+                        records.each_field(RecordField::RecordId, rows, |_, id| push(id.unwrap_or("")));
+                    });
                     records.each_field(RecordField::FormerName, 0..n, |_, f| {
                         let former = f.map(|f| standardize_name(f).standardized);
                         former_name.push(former.map_or(0, |f| interner.intern(&f)));
@@ -1329,27 +1332,45 @@ fn prepare_with<S: RecordSource + ?Sized>(
         )
         .collect();
     let (name_forms, address_forms) = (&mut names.forms, &mut addresses.forms);
-    // Alongside: each record's ID number, gender and phone.
+    // Alongside: each record's ID number, gender and phone, a span of records at a time (its
+    // three fields read column by column).
     let (per, ()) = rayon::join(
         || {
-            (0..n)
+            const SPAN: usize = 2048;
+            (0..n.div_ceil(SPAN))
                 .into_par_iter()
-                .map(|i| {
-                    per_record(
-                        IdFields {
-                            id_number: records.field(i, RecordField::IdNumber),
-                            gender: records.field(i, RecordField::Gender),
-                            phone: records.field(i, RecordField::Phone),
-                        },
-                        if date_of[i] == READ_ELSEWHERE {
-                            iso_dates[i]
-                        } else {
-                            dates.form(date_of[i]).copied().flatten()
-                        },
-                        &ctx,
-                    )
+                .map(|k| {
+                    let rows = k * SPAN..n.min((k + 1) * SPAN);
+                    let column = |f: RecordField| {
+                        let mut values = Vec::with_capacity(rows.len());
+                        records.each_field(f, rows.clone(), |_, v| values.push(v));
+                        values
+                    };
+                    let (ids, genders, phones) = (
+                        column(RecordField::IdNumber),
+                        column(RecordField::Gender),
+                        column(RecordField::Phone),
+                    );
+                    rows.clone()
+                        .zip(ids.into_iter().zip(genders).zip(phones))
+                        .map(|(i, ((id_number, gender), phone))| {
+                            per_record(
+                                IdFields {
+                                    id_number,
+                                    gender,
+                                    phone,
+                                },
+                                if date_of[i] == READ_ELSEWHERE {
+                                    iso_dates[i]
+                                } else {
+                                    dates.form(date_of[i]).copied().flatten()
+                                },
+                                &ctx,
+                            )
+                        })
+                        .collect::<Vec<PerRecord>>()
                 })
-                .collect::<Vec<PerRecord>>()
+                .collect::<Vec<Vec<PerRecord>>>()
         },
         || {
             overlapped(&raw, Forms::of, |f| {
@@ -1383,14 +1404,14 @@ fn prepare_with<S: RecordSource + ?Sized>(
         || {
             rayon::join(
                 || {
-                    for p in per {
+                    for p in per.iter().flatten() {
                         id18.push(p.id18);
                         id_quality.push(p.id_quality);
                         id_was15.push(p.id_was15);
                     }
                 },
                 || {
-                    for p in per {
+                    for p in per.iter().flatten() {
                         dob.push(p.dob);
                         gender.push(p.gender);
                         phone.push(p.phone);
@@ -1575,7 +1596,7 @@ mod tests {
             for id in &before {
                 extended.push(id);
             }
-            extended.extend(ids.len(), |i| ids[i].as_str());
+            extended.extend(ids.len(), |rows, push| ids[rows].iter().for_each(|id| push(id)));
             prop_assert_eq!(&extended, &pushed);
             let mut next = (pushed.clone(), extended);
             next.0.push("x1");
