@@ -354,10 +354,16 @@ pub struct PlainId18 {
     pub id18: [u8; 18],
     /// The check character agrees (what [`IdLevel::CheckDigitValid`] means).
     pub check_ok: bool,
-    /// The birth date its digits encode, if they form a real date not before 1850.
-    pub birth_date: Option<NaiveDate>,
     /// The gender its sequence digit encodes.
     pub gender: Gender,
+}
+
+impl PlainId18 {
+    /// The birth date its digits encode, if they form a real date not before 1850 (worked out
+    /// on demand: a record that states its birth date does not need it).
+    pub fn birth_date(&self) -> Option<NaiveDate> {
+        birth_date_of(&self.id18)
+    }
 }
 
 /// The common case of [`parse_id_with`] without its allocations, for engines that read millions
@@ -387,18 +393,9 @@ pub fn parse_plain_id18(raw: &str) -> Option<PlainId18> {
     }
     let mut id18 = *b;
     id18[17] = last;
-    let number = |r: std::ops::Range<usize>| {
-        digits[r]
-            .iter()
-            .fold(0u32, |n, &d| n * 10 + u32::from(d))
-    };
-    let year = number(6..10);
     Some(PlainId18 {
         id18,
         check_ok: CHECK_CHARS[(sum % 11) as usize] == last,
-        birth_date: (year >= 1850)
-            .then(|| NaiveDate::from_ymd_opt(year as i32, number(10..12), number(12..14)))
-            .flatten(),
         gender: if digits[16] % 2 == 1 {
             Gender::Male
         } else {
@@ -970,7 +967,7 @@ mod tests {
                     Some(p) => {
                         prop_assert_eq!(full.normalized.as_deref().map(str::as_bytes), Some(&p.id18[..]));
                         prop_assert_eq!(full.level >= IdLevel::CheckDigitValid, p.check_ok);
-                        prop_assert_eq!(full.birth_date, p.birth_date);
+                        prop_assert_eq!(full.birth_date, p.birth_date());
                         prop_assert_eq!(full.gender, Some(p.gender));
                         prop_assert!(!full.issues.contains(&IdIssue::Upgraded15));
                     }

@@ -802,7 +802,11 @@ fn per_record(r: IdFields<'_>, stated_dob: Option<NaiveDate>, ctx: &DateContext)
         out.id18 = plain.id18;
         if plain.check_ok {
             out.id_quality = IdQuality::Valid;
-            id_dob = plain.birth_date;
+            id_dob = if stated_dob.is_none() {
+                plain.birth_date()
+            } else {
+                None
+            };
             id_gender = Some(plain.gender);
         } else {
             out.id_quality = IdQuality::Invalid;
@@ -1027,7 +1031,11 @@ impl<T> Seen<T> {
                         Look::Id(READ_ELSEWHERE)
                     }
                     Some(v) => {
-                        let repeat = before == Some(v);
+                        // The last bytes first: a value unlike the row before's seldom shares
+                        // its length and last byte, and then no comparison is called.
+                        let repeat = before.is_some_and(|b| {
+                            b.len() == v.len() && b.as_bytes().last() == v.as_bytes().last() && b == v
+                        });
                         before = Some(v);
                         if repeat {
                             Look::Repeat
