@@ -169,11 +169,7 @@ fn each_neighbour(id: &[u8; 18], mut f: impl FnMut([u8; 18])) {
 
 /// A hash of an ID number whose high bits (which [`KeyFilter`] reads) depend on every digit.
 fn id_hash(id: &[u8; 18]) -> u64 {
-    let word = |r: std::ops::Range<usize>| {
-        id[r]
-            .iter()
-            .fold(0u64, |w, &b| w << 8 | u64::from(b))
-    };
+    let word = |r: std::ops::Range<usize>| id[r].iter().fold(0u64, |w, &b| w << 8 | u64::from(b));
     let h = (word(0..8) ^ word(8..16).rotate_left(29) ^ word(16..18) << 40)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h ^ h >> 32).wrapping_mul(0xD6E8_FEB8_6659_FD93)

@@ -106,9 +106,34 @@ pub type Gammas = [i8; 6];
 
 /// Compares record `l` of `left` with record `r` of `right`.
 pub fn compare(left: &Records, l: usize, right: &Records, r: usize, strings: &Interner) -> Gammas {
+    compare_with(left, l, right, r, strings, None)
+}
+
+/// [`compare`] for records whose names' [`NameShape`]s are at hand (`shapes`: the left
+/// records', the right records'), with the same result.
+pub fn compare_shaped(
+    left: &Records,
+    l: usize,
+    right: &Records,
+    r: usize,
+    strings: &Interner,
+    shapes: (&[NameShape], &[NameShape]),
+) -> Gammas {
+    let shapes = shapes.0.get(l).zip(shapes.1.get(r));
+    compare_with(left, l, right, r, strings, shapes)
+}
+
+fn compare_with(
+    left: &Records,
+    l: usize,
+    right: &Records,
+    r: usize,
+    strings: &Interner,
+    shapes: Option<(&NameShape, &NameShape)>,
+) -> Gammas {
     [
         ComparisonKind::IdNumber.gamma_or_null(id_level(left, l, right, r)),
-        ComparisonKind::Name.gamma_or_null(name_level(left, l, right, r, strings)),
+        ComparisonKind::Name.gamma_or_null(name_level_with(left, l, right, r, strings, shapes)),
         ComparisonKind::BirthDate.gamma_or_null(dob_level(left.dob[l], right.dob[r])),
         ComparisonKind::Gender.gamma_or_null(eq_level(left.gender[l], right.gender[r], 0)),
         ComparisonKind::Address.gamma_or_null(address_level(left, l, right, r, strings)),
@@ -193,6 +218,7 @@ fn one_char_apart(a: &str, b: &str) -> bool {
     len >= 2 && differing <= 1
 }
 
+#[allow(clippy::too_many_arguments)]
 fn name_pair_level(
     a_raw: u32,
     a: u32,
@@ -201,6 +227,7 @@ fn name_pair_level(
     b: u32,
     b_py: u32,
     s: &Interner,
+    shapes: Option<(&NameShape, &NameShape)>,
 ) -> usize {
     if a_raw == b_raw && !s.get(a_raw).contains('?') {
         return 0;
@@ -211,11 +238,24 @@ fn name_pair_level(
     if a_py == b_py && a_py != 0 && !s.get(a_py).contains('?') {
         return 2;
     }
-    let (sa, sb) = (s.get(a), s.get(b));
-    if one_char_apart(sa, sb) {
+    // The strings are read only where the shapes cannot decide.
+    let names = || (s.get(a), s.get(b));
+    let apart = match shapes.and_then(|(x, y)| x.one_char_apart(y)) {
+        Some(apart) => apart,
+        None => {
+            let (sa, sb) = names();
+            one_char_apart(sa, sb)
+        }
+    };
+    if apart {
         return 3;
     }
-    let jw = jaro_winkler_at_least(sa, sb, 0.8);
+    let jw = if shapes.is_some_and(|(x, y)| x.names_below(y, 0.8)) {
+        0.0
+    } else {
+        let (sa, sb) = names();
+        jaro_winkler_at_least(sa, sb, 0.8)
+    };
     if jw >= 0.92 {
         return 4;
     }
@@ -223,7 +263,11 @@ fn name_pair_level(
     // or to 5 from 6 (at 0.88).
     let jw_py = if a_py != 0 && b_py != 0 {
         let needed = if jw >= 0.8 { 0.95 } else { 0.88 };
-        jaro_winkler_at_least(s.get(a_py), s.get(b_py), needed)
+        if shapes.is_some_and(|(x, y)| x.pinyin_below(y, needed)) {
+            0.0
+        } else {
+            jaro_winkler_at_least(s.get(a_py), s.get(b_py), needed)
+        }
     } else {
         0.0
     };
@@ -234,6 +278,119 @@ fn name_pair_level(
     } else {
         6
     }
+}
+
+/// What the fuzzy name levels read of a record's name, worked out once for a record compared
+/// with many others (each record of the u sample's pools is in some 50 pairs): its characters
+/// and its pinyin's letters, from which most pairs of unrelated names are told apart without
+/// reading either string. (Reading the strings, from an interner of megabytes, was most of
+/// the u sample's time.) Where a shape cannot decide, the strings are compared as always, so
+/// the levels are the same with shapes or without.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NameShape {
+    /// The name's characters, if it has two to four.
+    chars: [char; 4],
+    /// How many, or 0 when the name has fewer than two or more than four.
+    chars_len: u8,
+    /// The pinyin's letter counts ([`letter_counts`]), if it has some.
+    letters: [u8; 32],
+    /// The pinyin's length in bytes, or 0 when `letters` are not known.
+    pinyin_len: u8,
+    /// The pinyin's first four bytes (fewer if it is shorter).
+    pinyin_head: [u8; 4],
+}
+
+impl NameShape {
+    /// The shape of the name and pinyin with these ids.
+    pub fn of(name: u32, pinyin: u32, s: &Interner) -> NameShape {
+        let mut shape = NameShape::default();
+        let n = s.get(name);
+        if (2..=4).contains(&n.chars().count()) {
+            for (slot, c) in shape.chars.iter_mut().zip(n.chars()) {
+                *slot = c;
+            }
+            shape.chars_len = n.chars().count() as u8;
+        }
+        let py = s.get(pinyin).as_bytes();
+        if pinyin != 0
+            && (1..=SMALL).contains(&py.len())
+            && let Some(letters) = letter_counts(py)
+        {
+            shape.letters = letters;
+            shape.pinyin_len = py.len() as u8;
+            for (slot, b) in shape.pinyin_head.iter_mut().zip(py) {
+                *slot = *b;
+            }
+        }
+        shape
+    }
+
+    /// [`one_char_apart`] of the two names, if both shapes hold their characters.
+    fn one_char_apart(&self, other: &NameShape) -> Option<bool> {
+        if self.chars_len == 0 || other.chars_len == 0 {
+            return None;
+        }
+        if self.chars_len != other.chars_len {
+            return Some(false);
+        }
+        let n = usize::from(self.chars_len);
+        let differing = self.chars[..n]
+            .iter()
+            .zip(&other.chars[..n])
+            .filter(|&(&x, &y)| x != y && x != '?' && y != '?')
+            .count();
+        Some(differing <= 1)
+    }
+
+    /// True if the names' Jaro–Winkler similarity is certainly below `min` (the bound of
+    /// [`jaro_winkler_at_least`] from their shared characters); false if it may not be.
+    fn names_below(&self, other: &NameShape, min: f64) -> bool {
+        if self.chars_len == 0 || other.chars_len == 0 {
+            return false;
+        }
+        let (a, b) = (
+            &self.chars[..usize::from(self.chars_len)],
+            &other.chars[..usize::from(other.chars_len)],
+        );
+        let mut used = 0u8;
+        let mut shared = 0usize;
+        for x in a {
+            if let Some(k) = (0..b.len()).find(|&k| used >> k & 1 == 0 && b[k] == *x) {
+                used |= 1 << k;
+                shared += 1;
+            }
+        }
+        bound(shared, a.len(), b.len(), prefix(a, b)) < min
+    }
+
+    /// True if the pinyins' Jaro–Winkler similarity is certainly below `min`.
+    fn pinyin_below(&self, other: &NameShape, min: f64) -> bool {
+        if self.pinyin_len == 0 || other.pinyin_len == 0 {
+            return false;
+        }
+        let (la, lb) = (usize::from(self.pinyin_len), usize::from(other.pinyin_len));
+        let shared: usize = self
+            .letters
+            .iter()
+            .zip(&other.letters)
+            .map(|(a, b)| usize::from(*a.min(b)))
+            .sum();
+        let heads = (
+            &self.pinyin_head[..la.min(4)],
+            &other.pinyin_head[..lb.min(4)],
+        );
+        bound(shared, la, lb, prefix(heads.0, heads.1)) < min
+    }
+}
+
+/// The [`NameShape`] of each record's name.
+pub fn name_shapes(records: &Records, s: &Interner) -> Vec<NameShape> {
+    records
+        .name
+        .iter()
+        .zip(&records.pinyin)
+        .map(|(&name, &pinyin)| NameShape::of(name, pinyin, s))
+        .collect()
 }
 
 /// Jaro–Winkler similarity of `a` and `b` (strsim's, per character) when it can reach `min`,
@@ -249,7 +406,11 @@ pub fn jaro_winkler_at_least(a: &str, b: &str, min: f64) -> f64 {
         }
         let shared = match (letter_counts(x), letter_counts(y)) {
             // Pinyin: the shared letters are the sum of the smaller counts, letter by letter.
-            (Some(cx), Some(cy)) => cx.iter().zip(&cy).map(|(a, b)| usize::from(*a.min(b))).sum(),
+            (Some(cx), Some(cy)) => cx
+                .iter()
+                .zip(&cy)
+                .map(|(a, b)| usize::from(*a.min(b)))
+                .sum(),
             _ => {
                 let mut counts = [0i16; 128];
                 for &c in x {
@@ -410,6 +571,17 @@ pub fn name_level(
     r: usize,
     s: &Interner,
 ) -> Option<usize> {
+    name_level_with(left, l, right, r, s, None)
+}
+
+fn name_level_with(
+    left: &Records,
+    l: usize,
+    right: &Records,
+    r: usize,
+    s: &Interner,
+    shapes: Option<(&NameShape, &NameShape)>,
+) -> Option<usize> {
     let (a, b) = (left.name[l], right.name[r]);
     if a == 0 || b == 0 {
         return None;
@@ -422,6 +594,7 @@ pub fn name_level(
         b,
         right.pinyin[r],
         s,
+        shapes,
     );
     if best > 1 {
         // A former name agreeing exactly is as good as the folded level.
@@ -606,6 +779,64 @@ mod tests {
         #[test]
         fn bounded_jaro_winkler_is_exact_above_the_threshold(a in "[a-z ]{0,12}|[a-cA-C0-2 ]{0,12}|[张王李文雯晓小明伟]{0,4}", b in "[a-z ]{0,12}|[a-cA-C0-2 ]{0,12}|[张王李文雯晓小明伟]{0,4}", min in 0.0f64..1.0) {
             bound_is_exact_above(&a, &b, min)?;
+        }
+
+        /// Names compared through their shapes get the levels they get compared as strings:
+        /// names of one to six characters (some traditional, some wildcards, some Latin),
+        /// their pinyin as the standardiser makes it, and former names.
+        #[test]
+        fn shaped_comparison_gives_the_same_levels(
+            names in prop::collection::vec(
+                "[张王李文雯晓小明伟劉曉欧阳?]{1,6}|[a-cA-C ]{1,8}|王?明|[李張]{2}",
+                2..12,
+            ),
+            former in prop::collection::vec(prop::option::of("[张王李明]{2,3}"), 12),
+        ) {
+            let records: Vec<InputRecord> = names
+                .iter()
+                .zip(&former)
+                .map(|(n, f)| InputRecord {
+                    record_id: n.clone(),
+                    name: Some(n.clone()),
+                    former_name: f.clone(),
+                    ..Default::default()
+                })
+                .collect();
+            let mut s = Interner::new();
+            let r = prepare(&records, &mut s, None);
+            let shapes = name_shapes(&r, &s);
+            for i in 0..r.len() {
+                for j in 0..r.len() {
+                    prop_assert_eq!(
+                        compare_shaped(&r, i, &r, j, &s, (&shapes, &shapes)),
+                        compare(&r, i, &r, j, &s),
+                        "{} / {}", names[i], names[j]
+                    );
+                }
+            }
+        }
+
+        /// Each test a shape answers agrees with the strings': a pair it finds one character
+        /// apart is, and a similarity it finds below a threshold is below it.
+        #[test]
+        fn shapes_answer_as_the_strings_do(
+            a in "[张王李文雯?]{1,5}|[a-c ]{1,10}",
+            b in "[张王李文雯?]{1,5}|[a-c ]{1,10}",
+            min in 0.5f64..1.0,
+        ) {
+            let mut s = Interner::new();
+            let (ia, ib) = (s.intern(&a), s.intern(&b));
+            let (x, y) = (NameShape::of(ia, ia, &s), NameShape::of(ib, ib, &s));
+            if let Some(apart) = x.one_char_apart(&y) {
+                prop_assert_eq!(apart, one_char_apart(&a, &b));
+            }
+            let jw = strsim::jaro_winkler(&a, &b);
+            if x.names_below(&y, min) {
+                prop_assert!(jw < min, "{} / {}: {} not below {}", a, b, jw, min);
+            }
+            if x.pinyin_below(&y, min) {
+                prop_assert!(jw < min, "{} / {}: {} not below {}", a, b, jw, min);
+            }
         }
 
         /// Also for strings sharing a prefix, where Winkler's bonus counts in the bound.

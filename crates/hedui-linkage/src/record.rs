@@ -406,6 +406,12 @@ pub struct RecordIds {
 /// One entry of [`RecordIds::bytes`] starting at `at`: the shared length, the rest, and where
 /// the next entry starts (`None` if the bytes there are not a whole entry).
 fn id_entry(bytes: &[u8], at: usize) -> Option<(usize, &str, usize)> {
+    let (shared, rest, next) = id_entry_bytes(bytes, at)?;
+    Some((shared, std::str::from_utf8(rest).ok()?, next))
+}
+
+/// [`id_entry`] with the rest as bytes, not checked to be text.
+fn id_entry_bytes(bytes: &[u8], at: usize) -> Option<(usize, &[u8], usize)> {
     let shared = usize::from(*bytes.get(at)?);
     let (mut rest, mut shift, mut i) = (0usize, 0u32, at + 1);
     loop {
@@ -417,8 +423,7 @@ fn id_entry(bytes: &[u8], at: usize) -> Option<(usize, &str, usize)> {
         }
         shift += 7;
     }
-    let text = std::str::from_utf8(bytes.get(i..i.checked_add(rest)?)?).ok()?;
-    Some((shared, text, i + rest))
+    Some((shared, bytes.get(i..i.checked_add(rest)?)?, i + rest))
 }
 
 impl RecordIds {
@@ -548,15 +553,24 @@ impl RecordIds {
         if i >= self.len {
             return;
         }
+        // The entries before record `i` in its block, as bytes: the id is checked to be text
+        // once, not each of them.
+        let mut id = std::mem::take(buf).into_bytes();
         let mut at = self.blocks[i / Self::BLOCK];
         for _ in 0..=i % Self::BLOCK {
-            let Some((shared, rest, next)) = id_entry(&self.bytes, at) else {
-                return;
+            let Some((shared, rest, next)) = id_entry_bytes(&self.bytes, at) else {
+                id.clear();
+                break;
             };
-            buf.truncate(shared);
-            buf.push_str(rest);
+            id.truncate(shared);
+            id.extend_from_slice(rest);
             at = next;
         }
+        *buf = String::from_utf8(id).unwrap_or_else(|e| {
+            let mut bytes = e.into_bytes();
+            bytes.clear();
+            String::from_utf8(bytes).unwrap_or_default()
+        });
     }
 
     /// The id of record `i` (empty if out of range).
@@ -1034,7 +1048,9 @@ impl<T> Seen<T> {
                         // The last bytes first: a value unlike the row before's seldom shares
                         // its length and last byte, and then no comparison is called.
                         let repeat = before.is_some_and(|b| {
-                            b.len() == v.len() && b.as_bytes().last() == v.as_bytes().last() && b == v
+                            b.len() == v.len()
+                                && b.as_bytes().last() == v.as_bytes().last()
+                                && b == v
                         });
                         before = Some(v);
                         if repeat {
@@ -1294,7 +1310,9 @@ fn prepare_with<S: RecordSource + ?Sized>(
             rayon::join(
                 || {
                     record_id.extend(n, |rows, push| {
-                        records.each_field(RecordField::RecordId, rows, |_, id| push(id.unwrap_or("")));
+                        records.each_field(RecordField::RecordId, rows, |_, id| {
+                            push(id.unwrap_or(""))
+                        });
                     });
                     records.each_field(RecordField::FormerName, 0..n, |_, f| {
                         let former = f.map(|f| standardize_name(f).standardized);

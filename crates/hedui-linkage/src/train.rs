@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::blocking::{Blocking, BlockingRule, RulePairs};
-use crate::comparison::{ComparisonKind, Gammas, compare};
+use crate::comparison::{ComparisonKind, Gammas, compare, compare_shaped, name_shapes};
 use crate::model::{
     ComparisonParams, EmSession, LevelParams, MIN_PROBABILITY, Model, TrainingInfo,
 };
@@ -102,6 +102,13 @@ pub fn estimate_u_using_random_sampling(
     let (left, right) = (&left_pool, right_pool.as_ref().unwrap_or(&left_pool));
     let pooled_strings = pooled_strings.finish();
     let strings = &pooled_strings;
+    // Each pooled record is in some 50 pairs: its name's shape is worked out once.
+    let left_shapes = name_shapes(left, strings);
+    let right_shapes = right_pool.as_ref().map(|r| name_shapes(r, strings));
+    let shapes = (
+        &left_shapes[..],
+        right_shapes.as_deref().unwrap_or(&left_shapes),
+    );
     // Fixed-size chunks with their own streams: the same sample at any thread count.
     const CHUNK: u64 = 65_536;
     let chunks = n.div_ceil(CHUNK);
@@ -118,7 +125,7 @@ pub fn estimate_u_using_random_sampling(
                 if dedupe && r == l {
                     r = (r + 1) % right.len();
                 }
-                let g = compare(left, l, right, r, strings);
+                let g = compare_shaped(left, l, right, r, strings, shapes);
                 add_counts(&mut counts, &g, 1);
                 id_non_null += u64::from(g[0] >= 0);
             }

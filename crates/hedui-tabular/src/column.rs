@@ -215,7 +215,11 @@ impl TextColumn {
     /// beyond the end are not visited). Faster than a `get` per row: each array of a view
     /// column is walked without finding it again per cell, and without a look at its nulls when
     /// it has none.
-    pub fn for_each_in<'a>(&'a self, rows: std::ops::Range<usize>, mut f: impl FnMut(Option<&'a str>)) {
+    pub fn for_each_in<'a>(
+        &'a self,
+        rows: std::ops::Range<usize>,
+        mut f: impl FnMut(Option<&'a str>),
+    ) {
         let end = rows.end.min(self.len());
         let mut row = rows.start;
         match &self.cells {
