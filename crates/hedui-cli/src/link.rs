@@ -487,14 +487,19 @@ fn write_pairs(path: &Path, out: &JobOutput) -> Result<u64> {
     let mut w = TableWriter::create(path, &spec).map_err(|e| InputProblem(e.to_string()))?;
     let right = out.right_records();
     let links: Vec<_> = out.links().collect();
-    // The ids rebuilt side by side: a front-coded id takes up to a block of entries to rebuild.
+    // The ids rebuilt side by side: a front-coded id takes up to a block of entries to rebuild,
+    // and the right-hand ids' blocks lie anywhere in the register's, so a run's are touched
+    // first.
     let ids: Vec<(String, String)> = links
-        .par_iter()
-        .map(|p| {
-            (
-                out.left.record_id.get(p.l as usize),
-                right.record_id.get(p.r as usize),
-            )
+        .par_chunks(16)
+        .flat_map_iter(|run| {
+            right.record_id.touch(run.iter().map(|p| p.r as usize));
+            run.iter().map(|p| {
+                (
+                    out.left.record_id.get(p.l as usize),
+                    right.record_id.get(p.r as usize),
+                )
+            })
         })
         .collect();
     let mut row = Vec::with_capacity(spec.len());

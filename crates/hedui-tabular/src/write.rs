@@ -9,10 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{ArrayRef, Float64Builder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
+    compute_leaves,
+};
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as XlsxFormat, Workbook};
 
 use crate::FileFormat;
@@ -434,13 +439,26 @@ enum Builder {
     Int64(Int64Builder),
 }
 
+/// A Parquet file written a record batch at a time, the batch's columns encoded side by side
+/// (`ArrowColumnWriter`s on rayon's threads) rather than one after another as `ArrowWriter`
+/// does: the columns are independent, and encoding them was most of writing a links file.
+/// The file is what `ArrowWriter` writes: the same row groups, properties and Arrow schema.
 struct ParquetSink {
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: SerializedFileWriter<BufWriter<File>>,
+    factory: ArrowRowGroupWriterFactory,
+    /// The column writers of the row group being written.
+    columns: Vec<ArrowColumnWriter>,
+    /// Rows in the row group being written, and row groups written.
+    group_rows: usize,
+    groups: usize,
     schema: SchemaRef,
     builders: Vec<Builder>,
     buffered: usize,
     scratch: String,
 }
+
+/// Rows per row group (`ArrowWriter`'s default).
+const PARQUET_GROUP_ROWS: usize = parquet::file::properties::DEFAULT_MAX_ROW_GROUP_ROW_COUNT;
 
 impl ParquetSink {
     fn new(path: &Path, file: File, columns: &[(&str, ColumnType)]) -> Result<Self, Error> {
@@ -457,15 +475,24 @@ impl ParquetSink {
                 })
                 .collect::<Vec<_>>(),
         ));
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
-        let writer = ArrowWriter::try_new(
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)
+            .map_err(|e| parquet_write_error(path, e))?;
+        let writer = SerializedFileWriter::new(
             BufWriter::with_capacity(1 << 20, file),
-            schema.clone(),
-            Some(props),
+            parquet_schema.root_schema_ptr(),
+            Arc::new(props),
         )
         .map_err(|e| parquet_write_error(path, e))?;
+        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        let writers = factory
+            .create_column_writers(0)
+            .map_err(|e| parquet_write_error(path, e))?;
         let builders = columns
             .iter()
             .map(|(_, t)| match t {
@@ -476,6 +503,10 @@ impl ParquetSink {
             .collect();
         Ok(ParquetSink {
             writer,
+            factory,
+            columns: writers,
+            group_rows: 0,
+            groups: 0,
             schema,
             builders,
             buffered: 0,
@@ -508,6 +539,7 @@ impl ParquetSink {
         Ok(())
     }
 
+    /// Encodes the buffered rows, closing each row group as it fills.
     fn flush(&mut self, path: &Path) -> Result<(), Error> {
         if self.buffered == 0 {
             return Ok(());
@@ -523,21 +555,74 @@ impl ParquetSink {
                 }
             })
             .collect();
-        let batch =
-            RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::Encode {
-                path: path.to_owned(),
-                format: FileFormat::Parquet,
-                message: e.to_string(),
-            })?;
-        self.writer
-            .write(&batch)
+        let rows = std::mem::take(&mut self.buffered);
+        let mut from = 0;
+        while from < rows {
+            // A batch that would overfill the row group is split at its end.
+            let take = (rows - from).min(PARQUET_GROUP_ROWS - self.group_rows);
+            let part: Vec<ArrayRef> = arrays.iter().map(|a| a.slice(from, take)).collect();
+            self.encode(path, &part)?;
+            self.group_rows += take;
+            if self.group_rows >= PARQUET_GROUP_ROWS {
+                self.close_group(path)?;
+            }
+            from += take;
+        }
+        Ok(())
+    }
+
+    /// Encodes one column array into each column writer, side by side.
+    fn encode(&mut self, path: &Path, arrays: &[ArrayRef]) -> Result<(), Error> {
+        let leaves: Vec<ArrowLeafColumn> = self
+            .schema
+            .fields()
+            .iter()
+            .zip(arrays)
+            .map(|(field, array)| compute_leaves(field, array))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| parquet_write_error(path, e))?
+            .into_iter()
+            .flatten()
+            .collect();
+        self.columns
+            .par_iter_mut()
+            .zip(leaves)
+            .try_for_each(|(writer, leaf)| writer.write(&leaf))
+            .map_err(|e| parquet_write_error(path, e))
+    }
+
+    /// Closes the row group being written (its columns side by side) and starts the next.
+    fn close_group(&mut self, path: &Path) -> Result<(), Error> {
+        if self.group_rows == 0 {
+            return Ok(());
+        }
+        let next = self
+            .factory
+            .create_column_writers(self.groups + 1)
             .map_err(|e| parquet_write_error(path, e))?;
-        self.buffered = 0;
+        let chunks: Vec<ArrowColumnChunk> = std::mem::replace(&mut self.columns, next)
+            .into_par_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<Result<_, _>>()
+            .map_err(|e| parquet_write_error(path, e))?;
+        let mut group = self
+            .writer
+            .next_row_group()
+            .map_err(|e| parquet_write_error(path, e))?;
+        for chunk in chunks {
+            chunk
+                .append_to_row_group(&mut group)
+                .map_err(|e| parquet_write_error(path, e))?;
+        }
+        group.close().map_err(|e| parquet_write_error(path, e))?;
+        self.groups += 1;
+        self.group_rows = 0;
         Ok(())
     }
 
     fn finish(mut self, path: &Path) -> Result<File, Error> {
         self.flush(path)?;
+        self.close_group(path)?;
         let out = self
             .writer
             .into_inner()
