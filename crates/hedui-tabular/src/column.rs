@@ -450,6 +450,36 @@ mod tests {
         assert!(format!("{c:?}").contains("张三"));
     }
 
+    proptest::proptest! {
+        /// Walking a range of a column gives what `get` gives row by row: for packed columns
+        /// and for columns of string-view arrays of any sizes (empty ones too), with nulls,
+        /// empty cells and strings longer than a view holds inline.
+        #[test]
+        fn for_each_in_gives_what_get_gives(
+            arrays in proptest::collection::vec(
+                proptest::collection::vec(proptest::option::of("|a|张三|[a-z]{13,20}"), 0..6),
+                0..5,
+            ),
+            start in 0usize..30,
+            len in 0usize..30,
+        ) {
+            let mut views = TextColumn::new();
+            let mut packed = TextColumn::new();
+            for cells in &arrays {
+                let array: StringViewArray = cells.iter().map(|c| c.as_deref()).collect();
+                views.append_views(&array);
+                cells.iter().for_each(|c| packed.push(c.as_deref()));
+            }
+            for column in [&views, &packed] {
+                let mut walked = Vec::new();
+                column.for_each_in(start..start + len, |v| walked.push(v));
+                let got: Vec<Option<&str>> =
+                    (start..(start + len).min(column.len())).map(|i| column.get(i)).collect();
+                proptest::prop_assert_eq!(walked, got);
+            }
+        }
+    }
+
     #[test]
     fn floats_render_like_excel_general() {
         for (v, want) in [
