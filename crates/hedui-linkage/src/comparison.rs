@@ -352,15 +352,7 @@ impl NameShape {
             &self.chars[..usize::from(self.chars_len)],
             &other.chars[..usize::from(other.chars_len)],
         );
-        let mut used = 0u8;
-        let mut shared = 0usize;
-        for x in a {
-            if let Some(k) = (0..b.len()).find(|&k| used >> k & 1 == 0 && b[k] == *x) {
-                used |= 1 << k;
-                shared += 1;
-            }
-        }
-        bound(shared, a.len(), b.len(), prefix(a, b)) < min
+        bound(shared_chars(a, b), a.len(), b.len(), prefix(a, b)) < min
     }
 
     /// True if the pinyins' Jaro–Winkler similarity is certainly below `min`.
@@ -369,12 +361,7 @@ impl NameShape {
             return false;
         }
         let (la, lb) = (usize::from(self.pinyin_len), usize::from(other.pinyin_len));
-        let shared: usize = self
-            .letters
-            .iter()
-            .zip(&other.letters)
-            .map(|(a, b)| usize::from(*a.min(b)))
-            .sum();
+        let shared = shared_letters(&self.letters, &other.letters);
         let heads = (
             &self.pinyin_head[..la.min(4)],
             &other.pinyin_head[..lb.min(4)],
@@ -406,11 +393,7 @@ pub fn jaro_winkler_at_least(a: &str, b: &str, min: f64) -> f64 {
         }
         let shared = match (letter_counts(x), letter_counts(y)) {
             // Pinyin: the shared letters are the sum of the smaller counts, letter by letter.
-            (Some(cx), Some(cy)) => cx
-                .iter()
-                .zip(&cy)
-                .map(|(a, b)| usize::from(*a.min(b)))
-                .sum(),
+            (Some(cx), Some(cy)) => shared_letters(&cx, &cy),
             _ => {
                 let mut counts = [0i16; 128];
                 for &c in x {
@@ -433,34 +416,25 @@ pub fn jaro_winkler_at_least(a: &str, b: &str, min: f64) -> f64 {
             jaro_winkler_small(x, y)
         };
     }
-    const MAX: usize = 24;
-    let mut ca = ['\0'; MAX];
-    let mut cb = ['\0'; MAX];
+    let mut ca = ['\0'; MAX_CHARS];
+    let mut cb = ['\0'; MAX_CHARS];
     let (mut la, mut lb) = (0usize, 0usize);
     for c in a.chars() {
-        if la == MAX {
+        if la == MAX_CHARS {
             return strsim::jaro_winkler(a, b);
         }
         ca[la] = c;
         la += 1;
     }
     for c in b.chars() {
-        if lb == MAX {
+        if lb == MAX_CHARS {
             return strsim::jaro_winkler(a, b);
         }
         cb[lb] = c;
         lb += 1;
     }
     let (ca, cb) = (&ca[..la], &cb[..lb]);
-    let mut used = 0u32;
-    let mut shared = 0usize;
-    for &x in ca {
-        if let Some(k) = (0..lb).find(|&k| used >> k & 1 == 0 && cb[k] == x) {
-            used |= 1 << k;
-            shared += 1;
-        }
-    }
-    if bound(shared, la, lb, prefix(ca, cb)) < min {
+    if bound(shared_chars(ca, cb), la, lb, prefix(ca, cb)) < min {
         0.0
     } else {
         jaro_winkler_small(ca, cb)
@@ -481,6 +455,27 @@ fn letter_counts(x: &[u8]) -> Option<[u8; 32]> {
         counts[usize::from(c & 31)] += 1;
     }
     Some(counts)
+}
+
+/// The longest non-ASCII text [`jaro_winkler_at_least`] bounds (longer goes to strsim whole).
+const MAX_CHARS: usize = 24;
+
+/// The letters two texts of [`letter_counts`] share: the smaller count, letter by letter.
+fn shared_letters(a: &[u8; 32], b: &[u8; 32]) -> usize {
+    a.iter().zip(b).map(|(x, y)| usize::from(*x.min(y))).sum()
+}
+
+/// The characters two sequences of at most [`MAX_CHARS`] share (each matched once).
+fn shared_chars(a: &[char], b: &[char]) -> usize {
+    let mut used = 0u32;
+    let mut shared = 0usize;
+    for x in a {
+        if let Some(k) = (0..b.len()).find(|&k| used >> k & 1 == 0 && b[k] == *x) {
+            used |= 1 << k;
+            shared += 1;
+        }
+    }
+    shared
 }
 
 /// The longest sequence [`jaro_winkler_small`] takes (its match flags are bits of a `u64`).

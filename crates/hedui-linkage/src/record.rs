@@ -256,9 +256,8 @@ impl Interner {
     /// strings one after another is the sequential step of standardising it, and every time the
     /// table and the buffers outgrew themselves they were moved, every entry of the table put
     /// in its place again; sized once, they are not. A file of more distinct values grows as
-    /// before; one of fewer leaves the buffers' spare room untouched (so never paged in),
-    /// though its strings, spread over the table by their fingerprints, touch most of the
-    /// table's pages.
+    /// before; one of fewer leaves the text buffers' spare room untouched (so never paged in),
+    /// though the table is written whole (see `PrintTable::reserve`).
     pub fn reserve_for(&mut self, records: usize) {
         if !self.indexed {
             self.index();
@@ -910,8 +909,7 @@ pub fn prepare<S: RecordSource + ?Sized>(
 #[derive(Debug, Clone, Default)]
 struct PrintTable {
     /// A power of two of slots (or none). A slot holds the low 96 bits of a fingerprint and,
-    /// above them, the id plus one; a free slot is 0, so a table's memory is not written (nor
-    /// paged in) before it is used.
+    /// above them, the id plus one; a free slot is 0.
     slots: Vec<u128>,
     len: usize,
 }
@@ -955,8 +953,9 @@ impl PrintTable {
         // slots (a read) before filling them (a write), and a page of fresh zeroed memory
         // first read is mapped to the shared zero page, so that the write after it faults a
         // second time and flushes every thread's TLB. On the 100k × 2M link the names' and
-        // addresses' tables growing spent 0.05 s of processor time in such faults. (`black_box` keeps the
-        // compiler from turning the writes back into a zeroed allocation.)
+        // addresses' tables growing spent 0.05 s of processor time in such faults.
+        // (`black_box` keeps the compiler from turning the writes back into a zeroed
+        // allocation.)
         let mut slots = Vec::with_capacity(size);
         slots.resize(size, std::hint::black_box(0));
         let old = std::mem::replace(&mut self.slots, slots);
