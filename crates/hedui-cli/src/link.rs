@@ -116,6 +116,33 @@ impl ChunkRecords<'_> {
             .and_then(|c| self.table.columns.get(c))
             .and_then(|c| c.get(i))
     }
+
+    /// `value`, field `f` of row `i`; a record id missing from it is the row's number.
+    fn or_row_id<'a>(
+        &'a self,
+        f: RecordField,
+        i: usize,
+        value: Option<&'a str>,
+    ) -> Option<&'a str> {
+        match f {
+            RecordField::RecordId => value.or_else(|| self.row_ids.get(i).map(String::as_str)),
+            _ => value,
+        }
+    }
+}
+
+/// The index of a record field in [`Field::ALL`] order.
+fn slot(f: RecordField) -> usize {
+    match f {
+        RecordField::RecordId => 0,
+        RecordField::Name => 1,
+        RecordField::FormerName => 2,
+        RecordField::IdNumber => 3,
+        RecordField::BirthDate => 4,
+        RecordField::Gender => 5,
+        RecordField::Address => 6,
+        RecordField::Phone => 7,
+    }
 }
 
 impl hedui_linkage::record::RecordSource for ChunkRecords<'_> {
@@ -124,18 +151,8 @@ impl hedui_linkage::record::RecordSource for ChunkRecords<'_> {
     }
 
     fn field(&self, i: usize, f: RecordField) -> Option<&str> {
-        match f {
-            RecordField::RecordId => self
-                .cell(i, 0)
-                .or_else(|| self.row_ids.get(i).map(String::as_str)),
-            RecordField::Name => self.cell(i, 1),
-            RecordField::FormerName => self.cell(i, 2),
-            RecordField::IdNumber => self.cell(i, 3),
-            RecordField::BirthDate => self.cell(i, 4),
-            RecordField::Gender => self.cell(i, 5),
-            RecordField::Address => self.cell(i, 6),
-            RecordField::Phone => self.cell(i, 7),
-        }
+        let v = self.cell(i, slot(f));
+        self.or_row_id(f, i, v)
     }
 
     fn each_field<'a>(
@@ -144,42 +161,22 @@ impl hedui_linkage::record::RecordSource for ChunkRecords<'_> {
         rows: std::ops::Range<usize>,
         mut each: impl FnMut(usize, Option<&'a str>),
     ) {
-        let k = match f {
-            RecordField::RecordId if self.columns[0].is_none() => {
-                for i in rows {
-                    each(i, self.row_ids.get(i).map(String::as_str));
-                }
-                return;
-            }
-            RecordField::RecordId => 0,
-            RecordField::Name => 1,
-            RecordField::FormerName => 2,
-            RecordField::IdNumber => 3,
-            RecordField::BirthDate => 4,
-            RecordField::Gender => 5,
-            RecordField::Address => 6,
-            RecordField::Phone => 7,
-        };
-        match self.columns[k].and_then(|c| self.table.columns.get(c)) {
-            Some(column) => {
-                let (mut i, end) = (rows.start, rows.end);
-                column.for_each_in(rows, |v| {
-                    each(i, v);
-                    i += 1;
-                });
-                // Rows past the column's end (none in a well-formed table) have no value.
-                (i..end).for_each(|i| each(i, None));
-            }
-            None => rows.for_each(|i| each(i, None)),
+        let (mut i, end) = (rows.start, rows.end);
+        if let Some(column) = self.columns[slot(f)].and_then(|c| self.table.columns.get(c)) {
+            column.for_each_in(rows, |v| {
+                each(i, self.or_row_id(f, i, v));
+                i += 1;
+            });
         }
+        // Rows past the column's end (none in a well-formed table), or all rows when the file
+        // has no such column.
+        (i..end).for_each(|i| each(i, self.or_row_id(f, i, None)));
     }
 
     fn get(&self, i: usize) -> RecordRef<'_> {
         let v = |k: usize| self.cell(i, k);
         RecordRef {
-            record_id: v(0)
-                .or_else(|| self.row_ids.get(i).map(String::as_str))
-                .unwrap_or(""),
+            record_id: self.or_row_id(RecordField::RecordId, i, v(0)).unwrap_or(""),
             name: v(1),
             former_name: v(2),
             id_number: v(3),
